@@ -1,0 +1,87 @@
+"""Every compatibility shim of the project, in one place.
+
+Import this module before TensorFlow, tf_slim or MXNet (every entry point and
+both network modules do). It is idempotent and cheap: it imports neither
+framework itself; ``import_tf()``, ``import_slim()`` and ``import_mx()`` do,
+after the shims are in place.
+
+Shims (see ../shared/PITFALLS.md #15 and #16):
+  * mxnet 1.9.1 reads ``numpy.bool``, removed in numpy 1.24: alias it to numpy.bool_.
+    ``mxnet.test_utils`` also reads ``numpy.int``.
+  * tf_slim 1.1.0's batch_norm lazy-loads ``tf_keras.legacy_tf_layers``; tf-keras 2.21
+    keeps it at ``tf_keras.src.legacy_tf_layers``: alias the module.
+  * tf_slim's fused path reads ``tensorflow.python.framework.ops.Tensor``; alias it.
+  * TF's C++ log noise (oneDNN banners, CPU feature notes) is silenced.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import warnings
+
+import numpy
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# MXNet prints a warning per process when this is unset and the CPU has many cores.
+os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
+
+if not hasattr(numpy, "bool") or numpy.bool is not numpy.bool_:
+    numpy.bool = numpy.bool_  # type: ignore[attr-defined]
+for _name, _alias in (("int", int), ("float", float), ("object", object)):
+    if _name not in numpy.__dict__:
+        setattr(numpy, _name, _alias)
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(tensorflow|tf_slim|mxnet|keras|tf_keras)\b.*")
+warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|tf_slim|tf_keras|keras)\b.*")
+
+_tf_ready = False
+
+
+def _alias_tf_keras() -> None:
+    """Let tf_slim's batch_norm find tf_keras.legacy_tf_layers (tf-keras 2.21 moved it)."""
+    if "tf_keras.legacy_tf_layers" in sys.modules:
+        return
+    try:
+        legacy = importlib.import_module("tf_keras.src.legacy_tf_layers")
+    except ImportError:  # an older tf-keras that still has the public path
+        return
+    sys.modules["tf_keras.legacy_tf_layers"] = legacy
+    for sub in ("base", "convolutional", "core", "normalization", "pooling", "variable_scope_shim"):
+        name = f"tf_keras.src.legacy_tf_layers.{sub}"
+        try:
+            sys.modules[f"tf_keras.legacy_tf_layers.{sub}"] = importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def import_tf():
+    """Import TensorFlow (v1 graph-mode API available) with every shim applied."""
+    global _tf_ready
+    import tensorflow as tf
+
+    if not _tf_ready:
+        tf.get_logger().setLevel("ERROR")
+        from tensorflow.python.framework import ops
+
+        if not hasattr(ops, "Tensor"):
+            ops.Tensor = tf.Tensor
+        _alias_tf_keras()
+        _tf_ready = True
+    return tf
+
+
+def import_slim():
+    """Import tf_slim after the TF shims."""
+    import_tf()
+    import tf_slim
+
+    return tf_slim
+
+
+def import_mx():
+    """Import MXNet after the numpy shim."""
+    import mxnet
+
+    return mxnet
