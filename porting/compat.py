@@ -27,7 +27,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # MXNet prints a warning per process when this is unset and the CPU has many cores.
 os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 
-if not hasattr(numpy, "bool") or numpy.bool is not numpy.bool_:
+if numpy.__dict__.get("bool") is not numpy.bool_:
     numpy.bool = numpy.bool_  # type: ignore[attr-defined]
 for _name, _alias in (("int", int), ("float", float), ("object", object)):
     if _name not in numpy.__dict__:
