@@ -1,0 +1,253 @@
+"""``python -m porting.compare``: verify a TF/MXNet pair layer by layer.
+
+Also the public API for users' own CI suites::
+
+    from porting import verify
+    result = verify(tf="nets/mynet_tf.py:build", mx="nets/mynet_mx.py:build", size=224, classes=1000)
+    assert result, result.report()
+
+Exit codes: 0 the port matches, 1 it does not, 2 bad usage or input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from porting import compat  # noqa: F401  (shims before any framework import)
+from porting.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
+from porting.match import match
+from porting.models import (MODELS, UsageError, available, get_model, load_builder, mx_builder, parse_size,
+                            tf_builder)
+from porting.records import LayerRecord
+
+FORMATS = ("text", "markdown", "json")
+
+
+@dataclass
+class CompareResult:
+    """Everything a comparison found; truthy when the port matches."""
+
+    title: str
+    rows: list[LayerDiff]
+    end_points: list[dict]
+    tf_graph: object = None
+    mx_graph: object = None
+    pairs: list = field(default_factory=list)
+    findings: list = field(default_factory=list)  # lint findings (porting.lint)
+    numeric: dict | None = None  # numeric parity summary (porting.parity)
+    timings: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def passed(self) -> bool:
+        return all(hook() for hook in self._checks())
+
+    def _checks(self):
+        yield lambda: summarize(self.rows)["verdict"] == "match"
+        yield lambda: not any(getattr(f, "severity", None) == "error" for f in self.findings)
+        yield lambda: self.numeric is None or bool(self.numeric.get("passed", False))
+
+    def summary(self) -> dict:
+        data = summarize(self.rows)
+        if not self.passed and data["verdict"] == "match":
+            data["verdict"] = "mismatch"
+        return data
+
+    def verdict_line(self) -> str:
+        line = verdict_line(self.rows)
+        errors = sum(1 for f in self.findings if getattr(f, "severity", None) == "error")
+        if errors:
+            line = line.replace("PASSED", "FAILED") + f"; {errors} lint error{'s' if errors != 1 else ''}"
+        if self.numeric is not None and not self.numeric.get("passed", False):
+            line = line.replace("PASSED", "FAILED") + "; numeric parity failed"
+        return line
+
+    # Hooks the lint and numeric passes fill; plain comparisons leave them empty.
+    def extra_text_sections(self) -> list[str]:
+        return [section for section in self._sections("text") if section]
+
+    def extra_markdown_sections(self) -> list[str]:
+        return [section for section in self._sections("markdown") if section]
+
+    def _sections(self, fmt: str):
+        renderers = getattr(self, "section_renderers", [])
+        for renderer in renderers:
+            yield renderer(self, fmt)
+
+    def extra_json(self) -> dict:
+        data = {}
+        if self.findings:
+            data["findings"] = [f.as_dict() if hasattr(f, "as_dict") else f for f in self.findings]
+        if self.numeric is not None:
+            data["numeric"] = self.numeric
+        return data
+
+    def extra_bug_reports(self):
+        for finding in self.findings:
+            if hasattr(finding, "bug_report"):
+                yield f"{finding.check}_{finding.layer}", finding.bug_report(self)
+
+    def tf_record(self, name: str) -> LayerRecord | None:
+        return next((r for r in self.tf_graph.records if r.name == name), None) if self.tf_graph else None
+
+    def mx_record(self, name: str) -> LayerRecord | None:
+        return next((r for r in self.mx_graph.records if r.name == name), None) if self.mx_graph else None
+
+    def report(self, fmt: str = "text", only_problems: bool = False, end_points: bool = False) -> str:
+        """Render as 'text', 'markdown' or 'json'."""
+        from porting import report
+
+        if fmt == "markdown":
+            return report.render_markdown(self, only_problems, end_points)
+        if fmt == "json":
+            return report.render_json(self, only_problems)
+        return report.render_text(self, only_problems, end_points)
+
+
+def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
+    tf_to_mx = {p.tf.name: p.mx for p in rows_pairs if p.tf is not None and p.mx is not None}
+    by_name = {record.name: record for record in tf_graph.records}
+    result = []
+    for key, record_name in tf_graph.end_point_records.items():
+        tf_record = by_name.get(record_name)
+        mx_record = tf_to_mx.get(record_name)
+        tf_shape = list(tf_record.shape) if tf_record else None
+        mx_shape = list(mx_record.shape) if mx_record else None
+        status = (Status.MATCH if tf_shape == mx_shape else
+                  Status.ONLY_TF if mx_shape is None else Status.SHAPE_MISMATCH).value
+        result.append({"name": key, "tf_layer": record_name, "mx_layer": mx_record.name if mx_record else None,
+                       "tf": tf_shape, "mx": mx_shape, "status": status})
+    return result
+
+
+def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: int | None = None, batch: int = 1,
+           is_training: bool | None = None, lint: bool = True, title: str | None = None) -> CompareResult:
+    """Compare a TF builder with an MX builder, layer by layer.
+
+    Args:
+        model: a registered pair (``porting.models.MODELS``); its sides are
+            replaced by ``tf`` / ``mx`` when those are given.
+        tf: ``fn(images, num_classes) -> (logits, end_points)`` or 'file.py:function'.
+        mx: ``fn(num_classes) -> Symbol`` or 'file.py:function'.
+        size: int, (H, W) or 'HxW'; classes, batch: as fed to both builders.
+        is_training: mode for TF builders that accept ``is_training``; default
+            True (dropout and batch-norm decay visible), False for numeric parity.
+        lint: run the semantic lint pass when it is available.
+
+    Raises:
+        UsageError: unknown model, unreadable builder, bad size.
+        porting.tf_side.BuilderError / porting.mx_side.SymbolError: a builder
+            raised or broke its contract.
+    """
+    from porting import mx_side, tf_side
+
+    timings = {}
+    spec = get_model(model) if model else (None if (tf and mx) else get_model("inception_resnet_v2"))
+    if size is None:
+        size = spec.size if spec else (299, 299)
+    size = parse_size(size) if isinstance(size, str) else (size, size) if isinstance(size, int) else tuple(size)
+    classes = classes or (spec.classes if spec else 1001)
+    if batch < 1:
+        raise UsageError(f"--batch must be a positive integer, got {batch}")
+    tf_fn = load_builder(tf, "tf") if isinstance(tf, str) else tf or tf_builder(spec)
+    mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx or mx_builder(spec, size)
+    started = time.perf_counter()
+    tf_graph = tf_side.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+    timings["tf"] = time.perf_counter() - started
+    started = time.perf_counter()
+    mx_graph = mx_side.read_symbol(mx_fn, size, classes, batch)
+    timings["mx"] = time.perf_counter() - started
+    started = time.perf_counter()
+    pairs = match(tf_graph.records, mx_graph.records)
+    rows = compare_pairs(pairs)
+    timings["match"] = time.perf_counter() - started
+    name = title or (spec.name if spec and not (tf or mx) else
+                     f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
+    result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
+                           rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
+                           mx_graph=mx_graph, pairs=pairs, timings=timings)
+    if lint:
+        _run_lint(result)
+    return result
+
+
+def _run_lint(result: CompareResult) -> None:
+    try:
+        from porting import lint
+    except ImportError:  # the lint pass is optional in this build
+        return
+    lint.apply(result)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m porting.compare",
+        description="Prove a TF (tf.slim) network and its MXNet port are the same network, layer by layer.")
+    parser.add_argument("model", nargs="?", help=f"registered pair (default inception_resnet_v2): {available()}")
+    parser.add_argument("--tf", help="TF builder path/to/file.py:function, fn(images, num_classes) -> (logits, end_points)")
+    parser.add_argument("--mx", help="MX builder path/to/file.py:function, fn(num_classes) -> Symbol with input 'data'")
+    parser.add_argument("--size", help="input size N or HxW (default: the model's, else 299)")
+    parser.add_argument("--classes", type=int, help="number of classes (default: the model's, else 1001)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument("--format", default="text", help="text, markdown or json (default text)")
+    parser.add_argument("--only-problems", action="store_true", help="show only rows that do not match")
+    parser.add_argument("--end-points", action="store_true", help="coarse view: end points only")
+    parser.add_argument("--bug-reports", metavar="DIR", help="write one Markdown bug report per defect into DIR")
+    parser.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
+    parser.add_argument("--no-lint", action="store_true", help="skip the semantic lint pass")
+    parser.add_argument("--list", action="store_true", help="list the registered models and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        for spec in MODELS.values():
+            print(f"{spec.name:32s} {spec.size[0]}x{spec.size[1]}  {spec.description}")
+        return 0
+    try:
+        if args.format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+        if args.model and args.model not in MODELS:
+            raise UsageError(f"unknown model {args.model!r}. Available: {available()}")
+        if args.classes is not None and args.classes < 1:
+            raise UsageError(f"--classes must be a positive integer, got {args.classes}")
+        model = args.model or (None if (args.tf and args.mx) else "inception_resnet_v2")
+        result = verify(model, tf=args.tf, mx=args.mx, size=args.size, classes=args.classes, batch=args.batch,
+                        lint=not args.no_lint)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a builder that raised or broke its contract
+        from porting.mx_side import SymbolError
+        from porting.tf_side import BuilderError
+
+        if isinstance(error, (BuilderError, SymbolError)):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        raise
+    text = result.report(args.format, args.only_problems, args.end_points)
+    if args.out:
+        from porting.report import atomic_write
+
+        atomic_write(args.out, text)
+        print(result.verdict_line())
+    else:
+        sys.stdout.write(text)
+    if args.bug_reports:
+        from porting.report import write_bug_reports
+
+        written = write_bug_reports(result, Path(args.bug_reports))
+        print(f"wrote {len(written)} bug report{'s' if len(written) != 1 else ''} to {args.bug_reports}",
+              file=sys.stderr)
+    return 0 if result else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
