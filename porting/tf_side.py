@@ -331,6 +331,27 @@ def _dropout_node(scope: str, ops: list, data) -> Node:
     return node
 
 
+def _undo_space_to_batch(op, nodes_by_name, alias) -> bool:
+    """Give the dilated conv inside SpaceToBatchND/BatchToSpaceND its real shape and pads."""
+    source = alias.get(op.inputs[0].op.name, op.inputs[0].op.name)
+    node = nodes_by_name.get(source)
+    if node is None or "space_to_batch_pads" not in node.attrs:
+        return False
+    node.shape = nhwc_to_nchw(op.outputs[0].shape.as_list())
+    befores = node.attrs.pop("space_to_batch_pads")
+    pads = []
+    for axis in range(2):
+        size, out = node.in_shape[2 + axis], node.shape[2 + axis]
+        span = (node.kernel[axis] - 1) * node.dilation[axis] + 1
+        pads += [befores[axis], max((out - 1) * node.stride[axis] + span - size - befores[axis], 0)]
+    node.pads = tuple(pads)
+    same = all(same_pads(node.in_shape[2 + a], node.kernel[a], node.stride[a], node.dilation[a])
+               == (pads[2 * a], pads[2 * a + 1]) for a in range(2))
+    node.attrs["padding"] = "SAME" if same else "VALID" if not any(pads) else "EXPLICIT"
+    alias[op.name] = node.name
+    return True
+
+
 def records_from_graph(graph, images, outputs):
     """Records of every layer between ``images`` and ``outputs``.
 
@@ -349,6 +370,8 @@ def records_from_graph(graph, images, outputs):
             dropout_groups.setdefault(scope, []).append(op)
     dropout_members = {op.name: scope for scope, members in dropout_groups.items() for op in members}
     emitted_dropouts: set[str] = set()
+    space_to_batch: dict[str, object] = {}
+    nodes_by_name: dict[str, Node] = {}
     for op in ops:
         if op.name in dropout_members:
             scope = dropout_members[op.name]
@@ -361,16 +384,30 @@ def records_from_graph(graph, images, outputs):
                     if member.name != node.name:
                         alias[member.name] = node.name
             continue
-        if op.type in _PASSTHROUGH:
+        if op.type in _PASSTHROUGH or op.type == "SpaceToBatchND":
             source = [t.op.name for t in op.inputs if t.op in data]
             if source:
                 alias[op.name] = alias.get(source[0], source[0])
+                if op.type == "SpaceToBatchND":
+                    space_to_batch[op.name] = op
                 continue
+        if op.type == "BatchToSpaceND" and _undo_space_to_batch(op, nodes_by_name, alias):
+            continue
         first = next((t for t in op.inputs if t.op in data and _is_float(t)), None)
         in_nchw = nhwc_to_nchw(first.shape.as_list()) if first is not None and first.shape.rank is not None else None
+        if first is not None and first.op.name in space_to_batch:
+            # nn.convolution's dilation: SpaceToBatchND → Conv2D → BatchToSpaceND.
+            outer = space_to_batch[first.op.name].inputs[0]
+            in_nchw = nhwc_to_nchw(outer.shape.as_list())
         node = _node(op, data, in_nchw)
+        if first is not None and first.op.name in space_to_batch:
+            block = _const(space_to_batch[first.op.name].inputs[1])
+            paddings = _const(space_to_batch[first.op.name].inputs[2])
+            node.dilation = tuple(int(v) for v in block)
+            node.attrs["space_to_batch_pads"] = (int(paddings[0][0]), int(paddings[1][0]))
         node.inputs = [alias.get(name, name) for name in node.inputs]
         nodes.append(node)
+        nodes_by_name[node.name] = node
     keep = {alias.get(t.op.name, t.op.name) for t in outputs}
     consumers: dict[str, list[str]] = {}
     for node in nodes:
