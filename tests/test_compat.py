@@ -1,0 +1,60 @@
+"""The compatibility shims: each one is needed, and each one works."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy
+
+from porting import compat
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_numpy_bool_alias_is_in_place():
+    assert numpy.__dict__.get("bool") is numpy.bool_
+
+
+def test_mxnet_imports_and_computes_after_the_shim():
+    mx = compat.import_mx()
+    out = (mx.nd.ones((2, 2)) * 3).asnumpy()
+    assert out.sum() == 12.0
+    assert mx.__version__ == "1.9.1"
+
+
+def test_mxnet_import_fails_without_the_shim():
+    # Proves the shim is needed at all with numpy 1.26 (PITFALLS #15).
+    result = _run("import mxnet")
+    assert result.returncode != 0
+    assert "bool" in result.stderr
+
+
+def test_slim_batch_norm_builds_with_the_tf_keras_alias():
+    tf = compat.import_tf()
+    slim = compat.import_slim()
+    assert "tf_keras.legacy_tf_layers" in sys.modules
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3])
+        net = slim.conv2d(images, 4, 3, normalizer_fn=slim.batch_norm, scope="conv")
+        names = sorted(v.op.name for v in tf.compat.v1.global_variables())
+    assert net.shape.as_list() == [1, 8, 8, 4]
+    assert names == ["conv/BatchNorm/beta", "conv/BatchNorm/moving_mean", "conv/BatchNorm/moving_variance",
+                     "conv/weights"]
+
+
+def test_fused_batch_norm_path_has_ops_tensor():
+    compat.import_tf()
+    from tensorflow.python.framework import ops
+
+    assert hasattr(ops, "Tensor")
+
+
+def test_both_frameworks_in_one_process_and_quiet_tf_logs():
+    code = ("from porting import compat; tf = compat.import_tf(); mx = compat.import_mx(); "
+            "import os; print(tf.__version__, mx.__version__, os.environ['TF_CPP_MIN_LOG_LEVEL'])")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2.21.0", "1.9.1", "2"]
