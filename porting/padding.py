@@ -177,7 +177,11 @@ class MxPlan:
 def _as_tuple(value: int | tuple[int, ...] | list[int], ndim: int, name: str) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * ndim
-    value = tuple(value)
+    try:
+        value = tuple(value)
+    except TypeError:  # a float or None: name the argument instead of "not iterable"
+        raise PaddingError(f"{name} must be a positive integer or one per axis, "
+                           f"got {value!r}") from None
     if len(value) != ndim:
         raise PaddingError(f"{name} has {len(value)} axes, expected {ndim}: {value!r}")
     return value
@@ -240,10 +244,10 @@ def plan(op: str, size, kernel, stride=1, padding: str = "SAME", dilation=1) -> 
                       count_include_pad=count_include_pad, reasons=tuple(reasons), **common)
     zero = (0,) * ndim
     if op == "avg":
-        reasons = [why, "pooling_convention='full' is not exact here (stride 1 with an even kernel "
-                        "on some axis), and zeros from a pad op would be counted by the average; "
-                        "so average the zero-padded input and divide by the average of a padded "
-                        "mask of ones, which counts only real cells"]
+        reasons = [why, f"pooling_convention='full' with pad={befores} is not exact here (it gives "
+                        f"output {mx_out(befores, 'full')} instead of {out}), and zeros from a pad "
+                        "op would be counted by the average; so average the zero-padded input and "
+                        "divide by the average of a padded mask of ones, which counts only real cells"]
         result = MxPlan(method=METHOD_MASKED_AVG, pad=zero, pre_pad=pads, pad_value=0.0,
                         count_include_pad=True, reasons=tuple(reasons), **common)
     else:
