@@ -58,7 +58,7 @@ def build_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1
         accepts = False
     if accepts and is_training is not None:
         kwargs["is_training"] = is_training
-    with graph.as_default():
+    with graph.as_default(), compat.fast_graph_building():
         images = tf.compat.v1.placeholder(tf.float32, [batch, size[0], size[1], 3], name="images")
         try:
             result = builder(images, num_classes, **kwargs)

@@ -37,7 +37,6 @@ Shape comments (``# 35 x 35 x 320``) give each layer's NHWC output for the defau
 """
 from __future__ import annotations
 
-import contextlib
 
 from porting import compat
 from porting.padding import PaddingError, output_size
@@ -45,10 +44,6 @@ from porting.padding import PaddingError, output_size
 tf = compat.import_tf()
 slim = compat.import_slim()
 
-try:  # private TF module, used only to speed up graph building (see _identity_hashing)
-    from tensorflow.python.framework import tensor as _tensor_lib  # noqa: E402
-except ImportError:  # pragma: no cover - another TF layout: build at normal speed
-    _tensor_lib = None
 
 #: Valid ``final_endpoint`` names of ``inception_resnet_v2_base``, in network order.
 ENDPOINTS = (
@@ -144,32 +139,6 @@ def block8(net, scale=1.0, activation_fn=tf.nn.relu, scope=None, reuse=None):
 
 
 # ------------------------------------------------------------- graph building speed
-
-@contextlib.contextmanager
-def _identity_hashing():
-    """Skip a per-hash context lookup that makes building slim graphs quadratic.
-
-    Every legacy layer's ``add_weight`` (tf_keras) puts all global variables into a
-    set; each ``Variable.__hash__`` first asks ``executing_eagerly_outside_functions()``,
-    which is slow (the full build took 54 s without this and 19 s with it, on the
-    same loaded 2-core box). In a
-    plain ``tf.Graph`` that question is always answered False and the hash is
-    ``id(self)``; with ``Tensor._USE_EQUALITY`` off the answer is skipped and the
-    result is the same. Only applied while building in a plain graph, and restored.
-    """
-    tensor_class = getattr(_tensor_lib, "Tensor", None)
-    graph = tf.compat.v1.get_default_graph()
-    if (not hasattr(tensor_class, "_USE_EQUALITY") or tf.executing_eagerly()
-            or getattr(graph, "building_function", False)):
-        yield
-        return
-    saved = tensor_class._USE_EQUALITY
-    tensor_class._USE_EQUALITY = False
-    try:
-        yield
-    finally:
-        tensor_class._USE_EQUALITY = saved
-
 
 # ------------------------------------------------------------- argument checking
 
@@ -309,7 +278,7 @@ def _static_spatial_size(inputs) -> tuple[int | None, int | None]:
 
 # ------------------------------------------------------------------------ network
 
-@_identity_hashing()
+@compat.fast_graph_building()
 def inception_resnet_v2_base(inputs, final_endpoint="Conv2d_7b_1x1", output_stride=16,
                              align_feature_maps=False, scope=None, activation_fn=tf.nn.relu,
                              repeats=DEFAULT_REPEATS):
@@ -438,7 +407,7 @@ def inception_resnet_v2_base(inputs, final_endpoint="Conv2d_7b_1x1", output_stri
             return net, end_points
 
 
-@_identity_hashing()
+@compat.fast_graph_building()
 def inception_resnet_v2(inputs, num_classes=1001, is_training=True, dropout_keep_prob=0.8,
                         reuse=None, scope="InceptionResnetV2", create_aux_logits=True,
                         activation_fn=tf.nn.relu, repeats=DEFAULT_REPEATS,

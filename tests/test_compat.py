@@ -58,3 +58,24 @@ def test_both_frameworks_in_one_process_and_quiet_tf_logs():
     result = _run(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2.21.0", "1.9.1", "2"]
+
+
+def test_fast_graph_building_only_inside_a_plain_graph_and_restored():
+    tf = compat.import_tf()
+    from tensorflow.python.framework import tensor as tensor_lib
+
+    assert tensor_lib.Tensor._USE_EQUALITY is True
+    with compat.fast_graph_building():  # eager at top level: left alone
+        assert tensor_lib.Tensor._USE_EQUALITY is True
+    graph = tf.Graph()
+    with graph.as_default():
+        with compat.fast_graph_building():
+            assert tensor_lib.Tensor._USE_EQUALITY is False
+            variable = tf.compat.v1.get_variable("v", [2])
+            assert hash(variable) == id(variable)
+        try:
+            with compat.fast_graph_building():
+                raise RuntimeError("builder failed")
+        except RuntimeError:
+            pass
+    assert tensor_lib.Tensor._USE_EQUALITY is True
