@@ -126,7 +126,8 @@ def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
 
 
 def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: int | None = None, batch: int = 1,
-           is_training: bool | None = None, lint: bool = True, title: str | None = None) -> CompareResult:
+           is_training: bool | None = None, lint: bool = True, title: str | None = None,
+           tf_graph=None) -> CompareResult:
     """Compare a TF builder with an MX builder, layer by layer.
 
     Args:
@@ -138,6 +139,11 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         is_training: mode for TF builders that accept ``is_training``; default
             True (dropout and batch-norm decay visible), False for numeric parity.
         lint: run the semantic lint pass when it is available.
+        tf_graph: a ``tf_side.TfGraph`` already built (e.g. ``result.tf_graph``
+            of an earlier call) to use instead of calling the TF builder, so one
+            TF reference can be checked against many MX candidates; ``size``
+            then defaults to its input size, and ``size`` / ``batch`` must agree
+            with it.
 
     Raises:
         UsageError: unknown model, unreadable builder, bad size.
@@ -149,7 +155,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     timings = {}
     spec = get_model(model) if model else (None if (tf and mx) else get_model("inception_resnet_v2"))
     if size is None:
-        size = spec.size if spec else (299, 299)
+        size = _graph_size(tf_graph) if tf_graph is not None else spec.size if spec else (299, 299)
     size = parse_size(size) if isinstance(size, str) else (size, size) if isinstance(size, int) else tuple(size)
     classes = classes or (spec.classes if spec else 1001)
     if batch < 1:
@@ -157,7 +163,11 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     tf_fn = load_builder(tf, "tf") if isinstance(tf, str) else tf or tf_builder(spec)
     mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx or mx_builder(spec, size)
     started = time.perf_counter()
-    tf_graph = tf_side.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+    if tf_graph is None:
+        tf_graph = tf_side.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+    elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
+        built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
+        raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
     timings["tf"] = time.perf_counter() - started
     started = time.perf_counter()
     mx_graph = mx_side.read_symbol(mx_fn, size, classes, batch)
@@ -174,6 +184,12 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     if lint:
         _run_lint(result)
     return result
+
+
+def _graph_size(tf_graph, with_batch: bool = False) -> tuple[int, ...]:
+    """(H, W) of a built TF graph's NHWC input, or (N, H, W)."""
+    n, h, w, _ = (int(dim) for dim in tf_graph.images.shape.as_list())
+    return (n, h, w) if with_batch else (h, w)
 
 
 def _run_lint(result: CompareResult) -> None:
