@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from porting.graph_walk import collapse_scope
 from porting.match import Pair
 from porting.padding import PaddingError, plan
 from porting.records import WINDOWED, Kind, LayerRecord, format_shape, window_before_and_used_after
@@ -104,6 +105,18 @@ def _padding_fix(tf: LayerRecord) -> str:
     return recipe.describe().replace("\n", "; ")
 
 
+def _channels_fix(tf: LayerRecord) -> str:
+    """The MXNet argument that gives the TF layer's output width."""
+    channels = tf.shape[1]
+    if tf.kind in (Kind.CONV, Kind.DWCONV):
+        return f"num_filter={channels}"
+    if tf.kind == Kind.FC:
+        return f"num_hidden={channels}"
+    if tf.kind == Kind.CONCAT:
+        return f"concatenate the same inputs as TF ({channels} channels in all)"
+    return ""
+
+
 def _padding_arithmetic(tf: LayerRecord, mx: LayerRecord) -> str:
     padding = tf.attrs.get("padding", "explicit")
     tf_text = (f"TF {padding} at {_spatial(tf.in_shape)}, kernel {'x'.join(map(str, tf.kernel or ()))}, "
@@ -157,10 +170,19 @@ def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
         if tuple(tf.shape) != tuple(mx.shape):
             status = Status.SHAPE_MISMATCH
             explanation = f"TF output {format_shape(tf.shape)}, MXNet {format_shape(mx.shape)}"
-            if tf.kind in WINDOWED and mx.kind in WINDOWED and tf.pads is not None:
-                explanation += f" ({_padding_arithmetic(tf, mx)})"
-            defects.append(Defect("shape", format_shape(tf.shape), format_shape(mx.shape), explanation,
-                                  _padding_fix(tf) if tf.kind in WINDOWED else ""))
+            if len(tf.shape) == len(mx.shape) >= 2 and tf.shape[2:] == mx.shape[2:]:
+                # Only the width differs (a wrong filter count, a missing concat input).
+                explanation += f": {mx.shape[1]} channels instead of {tf.shape[1]}"
+                defects.append(Defect("channels", str(tf.shape[1]), str(mx.shape[1]), explanation,
+                                      _channels_fix(tf)))
+            else:
+                if tf.kind in WINDOWED and mx.kind in WINDOWED and tf.pads is not None:
+                    explanation += f" ({_padding_arithmetic(tf, mx)})"
+                if tf.in_shape and mx.in_shape and tuple(tf.in_shape[2:]) != tuple(mx.in_shape[2:]):
+                    explanation += (f"; its input already differs (TF {_spatial(tf.in_shape)}, "
+                                    f"MXNet {_spatial(mx.in_shape)}): an earlier layer is wrong")
+                defects.append(Defect("shape", format_shape(tf.shape), format_shape(mx.shape), explanation,
+                                      _padding_fix(tf) if tf.kind in WINDOWED else ""))
             notes.append(explanation)
         if tf.kind in WINDOWED and mx.kind in WINDOWED:
             for label in ("kernel", "stride", "dilation"):
@@ -171,7 +193,17 @@ def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
             if status == Status.MATCH:
                 tf_window = window_before_and_used_after(tf)
                 mx_window = window_before_and_used_after(mx)
-                if tf_window and mx_window and tf_window != mx_window:
+                shifted = bool(tf_window and mx_window and tf_window != mx_window)
+                same_input = shifted and tuple(tf.in_shape[2:4]) == tuple(mx.in_shape[2:4])
+                if shifted and not same_input:
+                    # An earlier layer's error that this one's output shape hides.
+                    explanation = (f"same output shape from a different input: TF reads {_spatial(tf.in_shape)}, "
+                                   f"MXNet {_spatial(mx.in_shape)} ({_padding_arithmetic(tf, mx)})")
+                    defects.append(Defect("input_shape", _spatial(tf.in_shape), _spatial(mx.in_shape), explanation,
+                                          "fix the earlier layer whose output differs"))
+                    notes.append(f"input TF {_spatial(tf.in_shape)} vs MXNet {_spatial(mx.in_shape)}: "
+                                 "same output from different cells")
+                if shifted and (same_input or tf.pads != mx.pads):
                     explanation = (f"same output shape, but the windows are shifted: {_padding_arithmetic(tf, mx)}; "
                                    "every output value is computed from different input cells")
                     defects.append(Defect("pads", str(tf.pads), str(mx.pads), explanation, _padding_fix(tf)))
@@ -212,7 +244,8 @@ def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
         for part_kind, label in _LAYER_PARTS.items():
             tf_part, mx_part = tf.part(part_kind), mx.part(part_kind)
             if tf_part is not None and mx_part is None:
-                add(tf=Side(tf_part.name, tf_part.op, tuple(tf.shape), part_kind), mx=None, status=Status.ONLY_TF,
+                add(tf=Side(collapse_scope(tf_part.name), tf_part.op, tuple(tf.shape), part_kind), mx=None,
+                    status=Status.ONLY_TF,
                     note=f"TF applies a {label} after {tf.name}; the MXNet layer {mx.name} has none",
                     defects=(Defect("missing_layer", tf_part.op, "--",
                                     f"the MXNet port lacks the {label} that TF applies after {tf.name}",

@@ -16,6 +16,7 @@ _ANCHOR_SUFFIXES = {
     "conv2d", "convolution", "depthwise", "depthwiseconv2dnative", "maxpool", "avgpool",
     "pooling", "matmul", "biasadd", "fusedbatchnormv3", "fusedbatchnorm", "batchnorm",
     "fullyconnected", "fwd", "output",
+    "flatten",  # slim.flatten's op sits in 'Flatten/flatten' (tf.layers' own scope inside slim's)
 }
 
 

@@ -100,6 +100,7 @@ def atomic_write(path: Path | str, text: str) -> None:
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
+        os.chmod(temp, 0o644)  # mkstemp makes it 0600; a report is meant to be read
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):
@@ -129,8 +130,7 @@ def _snippet(row: LayerDiff, result) -> str:
                    f"padding={padding!r}, dilations=[1, {dh}, {dw}, 1])")
         mx_line = (f"y_mx = mx.nd.Convolution(mx.nd.pad(mx.nd.array(x), mode='constant', pad_width=(0, 0, 0, 0, "
                    f"{mx_pad[0]}, {mx_pad[1]}, {mx_pad[2]}, {mx_pad[3]})), weight=mx.nd.array(w.transpose(3, 2, 0, 1)), "
-                   f"kernel=({kh}, {kw}), stride=({sh}, {sw}), dilate=({dh}, {dw}), num_filter={filters}, no_bias=True)"
-                   f"  # MXNet pads as the port has them")
+                   f"kernel=({kh}, {kw}), stride=({sh}, {sw}), dilate=({dh}, {dw}), num_filter={filters}, no_bias=True)")
         setup = f"w = rng.randn({kh}, {kw}, {c}, {filters}).astype('float32')"
     elif tf_record.kind in ("pool_max", "pool_avg"):
         pool = "max" if tf_record.kind == "pool_max" else "avg"
@@ -141,7 +141,7 @@ def _snippet(row: LayerDiff, result) -> str:
         mx_line = (f"y_mx = mx.nd.Pooling(mx.nd.array(x), kernel=({kh}, {kw}), stride=({sh}, {sw}), "
                    f"pad=({mx_pad[0]}, {mx_pad[2]}), pool_type={pool!r}, pooling_convention={convention!r}"
                    + (f", count_include_pad={mx_record.attrs.get('count_include_pad')}" if pool == "avg" else "")
-                   + ")  # as the port has it")
+                   + ")")
     else:
         return ""
     return "\n".join([
@@ -153,6 +153,7 @@ def _snippet(row: LayerDiff, result) -> str:
         f"x = rng.randn({n}, {c}, {h}, {w}).astype('float32')  # NCHW input of {row.tf.name}",
         setup,
         tf_line + ".numpy().transpose(0, 3, 1, 2)",
+        "# MXNet: the layer as the port has it (pads, convention)",
         mx_line + ".asnumpy()",
         "print('TF', y_tf.shape, 'MXNet', y_mx.shape)",
         "if y_tf.shape == y_mx.shape: print('max abs diff', np.abs(y_tf - y_mx).max())",
