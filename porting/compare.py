@@ -127,7 +127,8 @@ def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
 
 def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: int | None = None, batch: int = 1,
            is_training: bool | None = None, lint: bool = True, title: str | None = None,
-           tf_graph=None) -> CompareResult:
+           tf_graph=None, numeric: bool = False, weights: str | None = None, seed: int = 0,
+           rtol: float | None = None, atol: float | None = None) -> CompareResult:
     """Compare a TF builder with an MX builder, layer by layer.
 
     Args:
@@ -139,6 +140,12 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         is_training: mode for TF builders that accept ``is_training``; default
             True (dropout and batch-norm decay visible), False for numeric parity.
         lint: run the semantic lint pass when it is available.
+        numeric: also transfer weights and compare every paired layer's output
+            (``porting.parity``); implies ``is_training=False``.
+        weights: a TF checkpoint for numeric parity (default: seeded random weights).
+        seed, rtol, atol: the seed of the random weights and input, and the
+            tolerances (default ``porting.parity.DEFAULT_RTOL``, and an atol of
+            ``DEFAULT_ATOL_RANGE`` times each layer's range).
         tf_graph: a ``tf_side.TfGraph`` already built (e.g. ``result.tf_graph``
             of an earlier call) to use instead of calling the TF builder, so one
             TF reference can be checked against many MX candidates; ``size``
@@ -153,6 +160,9 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     from porting import mx_side, tf_side
 
     timings = {}
+    numeric = numeric or weights is not None
+    if numeric and is_training is None:
+        is_training = False
     spec = get_model(model) if model else (None if (tf and mx) else get_model("inception_resnet_v2"))
     if size is None:
         size = _graph_size(tf_graph) if tf_graph is not None else spec.size if spec else (299, 299)
@@ -183,6 +193,12 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
                            mx_graph=mx_graph, pairs=pairs, timings=timings)
     if lint:
         _run_lint(result)
+    if numeric:
+        from porting import parity
+
+        started = time.perf_counter()
+        parity.apply(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
+        timings["numeric"] = time.perf_counter() - started
     return result
 
 
@@ -217,7 +233,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     parser.add_argument("--no-lint", action="store_true", help="skip the semantic lint pass")
     parser.add_argument("--list", action="store_true", help="list the registered models and exit")
+    parser.add_argument("--numeric", action="store_true",
+                        help="also transfer weights and compare every layer's output (inference mode)")
+    parser.add_argument("--weights", metavar="CKPT", help="TF checkpoint for --numeric (default: seeded random weights)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and the input (default 0)")
+    parser.add_argument("--rtol", type=float, help="numeric relative tolerance (default porting.parity.DEFAULT_RTOL)")
+    parser.add_argument("--atol", type=float,
+                        help="numeric absolute tolerance (default: 3e-5 x each layer's max |output|, at least 1)")
     return parser
+
+
+def _checkpoint_exists(path: str) -> bool:
+    """A TF checkpoint prefix (PREFIX.index) or a directory with a 'checkpoint' state file."""
+    target = Path(path)
+    return Path(f"{path}.index").is_file() or (target.is_dir() and (target / "checkpoint").is_file())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,17 +263,25 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"unknown model {args.model!r}. Available: {available()}")
         if args.classes is not None and args.classes < 1:
             raise UsageError(f"--classes must be a positive integer, got {args.classes}")
+        for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+            if value is not None and not value >= 0:
+                raise UsageError(f"{flag} must be a non-negative number, got {value}")
+        if args.weights and not _checkpoint_exists(args.weights):
+            raise UsageError(f"--weights: no TF checkpoint at {args.weights!r} (expected PREFIX.index and "
+                             "PREFIX.data-* files, or a directory holding a 'checkpoint' file)")
         model = args.model or (None if (args.tf and args.mx) else "inception_resnet_v2")
         result = verify(model, tf=args.tf, mx=args.mx, size=args.size, classes=args.classes, batch=args.batch,
-                        lint=not args.no_lint)
+                        lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
+                        seed=args.seed, rtol=args.rtol, atol=args.atol)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a builder that raised or broke its contract
         from porting.mx_side import SymbolError
+        from porting.parity import ParityError
         from porting.tf_side import BuilderError
 
-        if isinstance(error, (BuilderError, SymbolError)):
+        if isinstance(error, (BuilderError, SymbolError, ParityError)):
             print(f"error: {error}", file=sys.stderr)
             return 2
         raise
