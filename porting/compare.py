@@ -81,7 +81,7 @@ class CompareResult:
 
     def extra_json(self) -> dict:
         data = {}
-        if self.findings:
+        if self.findings or getattr(self, "lint_ran", False):
             data["findings"] = [f.as_dict() if hasattr(f, "as_dict") else f for f in self.findings]
         if self.numeric is not None:
             data["numeric"] = self.numeric
@@ -89,7 +89,7 @@ class CompareResult:
 
     def extra_bug_reports(self):
         for finding in self.findings:
-            if hasattr(finding, "bug_report"):
+            if hasattr(finding, "bug_report") and getattr(finding, "severity", None) != "info":
                 yield f"{finding.check}_{finding.layer}", finding.bug_report(self)
 
     def tf_record(self, name: str) -> LayerRecord | None:
@@ -191,6 +191,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                            rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                            mx_graph=mx_graph, pairs=pairs, timings=timings)
+    result.spec = spec if spec is not None and not tf else None  # the lint reads its nominal size and options
     if lint:
         _run_lint(result)
     if numeric:
@@ -232,6 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bug-reports", metavar="DIR", help="write one Markdown bug report per defect into DIR")
     parser.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     parser.add_argument("--no-lint", action="store_true", help="skip the semantic lint pass")
+    parser.add_argument("--lint-only", action="store_true",
+                        help="print only the lint findings; exit 1 if any is an error (see porting.lint)")
     parser.add_argument("--list", action="store_true", help="list the registered models and exit")
     parser.add_argument("--numeric", action="store_true",
                         help="also transfer weights and compare every layer's output (inference mode)")
@@ -263,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"unknown model {args.model!r}. Available: {available()}")
         if args.classes is not None and args.classes < 1:
             raise UsageError(f"--classes must be a positive integer, got {args.classes}")
+        if args.lint_only and args.no_lint:
+            raise UsageError("--lint-only and --no-lint exclude each other")
         for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
             if value is not None and not value >= 0:
                 raise UsageError(f"{flag} must be a non-negative number, got {value}")
@@ -285,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         raise
+    if args.lint_only:
+        return _lint_only(result, args)
     text = result.report(args.format, args.only_problems, args.end_points)
     if args.out:
         from porting.report import atomic_write
@@ -300,6 +307,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(written)} bug report{'s' if len(written) != 1 else ''} to {args.bug_reports}",
               file=sys.stderr)
     return 0 if result else 1
+
+
+def _lint_only(result: CompareResult, args) -> int:
+    """--lint-only: the shape rows were computed (the lint needs the pairs), only the findings are shown."""
+    from porting import lint
+
+    text = lint.render_lint_only(result, args.format)
+    if args.out:
+        from porting.report import atomic_write
+
+        atomic_write(args.out, text)
+        print(lint.summary_line(result.findings))
+    else:
+        sys.stdout.write(text)
+    if args.bug_reports:
+        written = lint.write_bug_reports(result, Path(args.bug_reports))
+        print(f"wrote {len(written)} bug report{'s' if len(written) != 1 else ''} to {args.bug_reports}",
+              file=sys.stderr)
+    return 1 if lint.counts(result.findings)["error"] else 0
 
 
 if __name__ == "__main__":
