@@ -1,13 +1,16 @@
 """autoport end to end: build TF, translate, load weights, verify, write the files.
 
 1. Build the TF graph once, in inference mode (``tf_side.read_graph``).
-2. Optionally read training-mode facts (dropout rates, batch-norm decays) from a
-   second, never-run training graph (``hints``).
+2. Optionally build the training-mode graph too (``hints``): it shows the dropout
+   rates and batch-norm decays an inference graph hides, the symbol is verified
+   against it as well (the lint then checks those), and with random weights one
+   forward of it calibrates the batch-norm moving statistics.
 3. Translate the data path into one MXNet symbol (``translate``).
 4. Verify it with the verifier on that same TF graph: per-layer shapes and the
    semantic lint (``porting.compare.verify(tf_graph=...)``).
 5. Put weights into the TF session (a checkpoint, or seeded random values from
-   ``porting.weights``), read the translator's parameters from that session, and
+   ``porting.weights`` with calibrated moving statistics), read the translator's
+   parameters from that session, and
    check them against the verifier's own pairing-based transfer (``porting.weights``).
 6. Numeric parity of every paired layer, MXNet running the translator's parameters
    (``porting.parity``).
@@ -31,7 +34,8 @@ from tabulate import tabulate
 from porting import compat, layouts, parity, tf_side
 from porting import weights as weights_lib
 from porting.autoport.hints import training_graph, training_hints
-from porting.autoport.translate import Translation, translate_graph
+from porting.autoport.translate import Translation, variable_name, translate_graph
+from porting.graph_walk import collapse_scope
 from porting.report import atomic_write
 
 tf = compat.import_tf()
@@ -226,6 +230,54 @@ def load_tf_values(session, tf_graph, checkpoint: str | None, seed: int, plan) -
     return values, source
 
 
+def calibrate_batch_norm(train_graph, tf_graph, values: dict, images) -> tuple[dict, int]:
+    """Moving statistics := the batch statistics of one training-mode forward of ``images``.
+
+    With random weights and random moving statistics nothing normalizes the activations,
+    so a deep residual network's grow by orders of magnitude per stage (ResNet-200:
+    ~1e16), and an additive defect (a missing beta, a bias) would vanish below float32
+    noise there. In the training-mode graph every batch norm normalizes with the batch's
+    own statistics, so one forward gives each layer realistic moving statistics at once
+    (the layers before it normalize the same way); each variance is floored at half the
+    layer's mean variance. Layers whose map is 1x1 (no variance over one value) keep
+    their random statistics.
+
+    Returns:
+        (values with the calibrated moving statistics, number of batch norms calibrated).
+    """
+    ours = {}
+    for op in tf_graph.graph.get_operations():
+        if op.type.startswith("FusedBatchNorm") and len(op.inputs) >= 5:
+            mean, variance = variable_name(op.inputs[3]), variable_name(op.inputs[4])
+            if mean in values and variance in values:
+                ours[collapse_scope(tf_side._scope_of(op, None))] = (mean, variance)
+    statistics = {}
+    for op in train_graph.graph.get_operations():
+        key = collapse_scope(tf_side._scope_of(op, None)) if op.type.startswith("FusedBatchNorm") else None
+        if key in ours and op.get_attr("is_training"):
+            statistics[key] = (op.outputs[1], op.outputs[2])
+    if not statistics:
+        return values, 0
+    train_variables = weights_lib.tf_variables(train_graph.graph)
+    with tf.compat.v1.Session(graph=train_graph.graph) as session:
+        weights_lib.assign_values(session, train_graph.graph,
+                                  {name: value for name, value in values.items() if name in train_variables})
+        fetched = session.run(statistics, feed_dict={train_graph.images: images})
+    values = dict(values)
+    calibrated = 0
+    for key, (mean, variance) in fetched.items():
+        count = int(np.prod(statistics[key][0].op.inputs[0].shape.as_list()[:3]))
+        if count < 2 or not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
+            continue
+        mean_name, variance_name = ours[key]
+        values[mean_name] = mean.astype(np.float32)
+        # A channel that is nearly constant over a small map would get a gain of 1/sqrt(eps)
+        # and amplify float32 noise a hundredfold: floor it at half the layer's mean variance.
+        values[variance_name] = (variance + 0.5 * float(np.mean(variance))).astype(np.float32)
+        calibrated += 1
+    return values, calibrated
+
+
 def read_params(session, translation: Translation) -> tuple[dict, dict]:
     """The translator's parameters, read from the TF session in one run and put in MXNet's layouts."""
     graph = session.graph
@@ -294,7 +346,7 @@ def deployed_outputs(session, tf_graph, outcome: "AutoportResult", seed: int, rt
 
 def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None = None,
              checkpoint: str | None = None, seed: int = 0, rtol: float | None = None, atol: float | None = None,
-             hints: bool = True, numeric: bool = True) -> AutoportResult:
+             hints: bool = True, numeric: bool = True, calibrate: bool = True) -> AutoportResult:
     """Translate a TF builder's network to MXNet and prove it (see the module docstring).
 
     Args:
@@ -306,6 +358,8 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
             layer's range).
         hints: read dropout rates and batch-norm decays from a training graph.
         numeric: run numeric parity (False: shapes and lint only; the result then fails).
+        calibrate: with random weights and a training graph (``hints``), set the batch-norm
+            moving statistics to realistic values (:func:`calibrate_batch_norm`).
 
     Raises:
         UnsupportedOps: every op that cannot be translated, listed at once.
@@ -320,15 +374,19 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
     started = time.perf_counter()
     tf_graph = tf_side.read_graph(builder, size, classes, 1, is_training=False)
     timings["tf_graph"] = time.perf_counter() - started
-    facts, train_graph = {}, None
+    facts, train_graph, notes = {}, None, []
     if hints:
         started = time.perf_counter()
-        train_graph = training_graph(builder, size, classes)
+        try:
+            train_graph = training_graph(builder, size, classes)
+        except tf_side.BuilderError as error:  # the inference graph is what matters: go on without
+            notes.append(f"no training-mode graph (dropout rates, batch-norm decays unknown): {error}")
         facts = training_hints(train_graph.graph) if train_graph is not None else {}
         timings["training_graph"] = time.perf_counter() - started
     started = time.perf_counter()
     translation = translate_graph(tf_graph.graph, tf_graph.images, _outputs(tf_graph), facts)
     translation.size, translation.classes = size, classes
+    translation.notes[:0] = notes
     timings["translate"] = time.perf_counter() - started
     started = time.perf_counter()
     result = verify(tf=builder, mx=lambda num_classes: translation.symbol, tf_graph=tf_graph, size=size,
@@ -345,6 +403,13 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
     plan = weights_lib.plan_transfer(tf_graph, result.mx_graph, result.pairs)
     with tf.compat.v1.Session(graph=tf_graph.graph) as session:
         values, outcome.weights = load_tf_values(session, tf_graph, checkpoint, seed, plan)
+        if checkpoint is None and calibrate and train_graph is not None:
+            images = parity.seeded_input(tf_graph.images.shape.as_list(), seed)
+            values, count = calibrate_batch_norm(train_graph, tf_graph, values, images)
+            if count:
+                weights_lib.assign_values(session, tf_graph.graph, values)
+                outcome.weights += (f"; moving statistics of {count} batch norms calibrated to the batch "
+                                    "statistics of the parity input (one training-mode forward)")
         outcome.tf_values = values
         outcome.arg_params, outcome.aux_params = read_params(session, translation)
         outcome.cross_check = cross_check(plan, values, outcome.arg_params, outcome.aux_params)

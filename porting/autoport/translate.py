@@ -148,7 +148,7 @@ class Translation:
         return [name for name, source in self.params.items() if source.kind == AUX]
 
 
-def _variable_name(tensor) -> str | None:
+def variable_name(tensor) -> str | None:
     """Name of the TF variable a tensor reads (through Identity/ReadVariableOp), or None."""
     op = tensor.op
     for _ in range(6):
@@ -243,7 +243,7 @@ class Context:
         """Record that MXNet parameter ``name`` takes the (transformed) value of ``tensor``."""
         if name in self.params:
             raise NotTranslatable(f"parameter {name} is produced twice (layer names collide)")
-        variable = _variable_name(tensor)
+        variable = variable_name(tensor)
         self.params[name] = ParamSource(name, kind, tensor.name, transform, tuple(sorted(transform_args.items())),
                                         variable, trainable=variable is not None)
 
@@ -267,7 +267,7 @@ class Context:
         if self.is_data(tensor):
             return self.input(op, index)
         value = self.const(tensor)
-        if value is not None and np.size(value) == 1 and _variable_name(tensor) is None:
+        if value is not None and np.size(value) == 1 and variable_name(tensor) is None:
             return float(np.asarray(value).reshape(()))
         self.shape(tensor)  # a constant of unknown shape cannot be placed
         return self.variable(name, tensor, NHWC_BROADCAST if rank4 else "identity")
