@@ -37,8 +37,9 @@ def child(args) -> None:
     from porting import training
 
     size = (args.size, args.size)
+    ctxs = training.contexts(args.gpus)
     sym = training.build_symbol(10, size, repeats=args.repeats, align_feature_maps=args.size < 75)
-    mod = mx.mod.Module(sym, label_names=(training.LABEL_NAME,))
+    mod = mx.mod.Module(sym, label_names=(training.LABEL_NAME,), context=ctxs)
     mod.bind(data_shapes=[("data", (args.batch, 3, *size))], label_shapes=[(training.LABEL_NAME, (args.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2.0))
@@ -58,9 +59,13 @@ def child(args) -> None:
     seconds = time.perf_counter() - tic
     # The executor's own plan ("Total N MB allocated"); Module has no public accessor for it.
     plan = [line for line in mod._exec_group.execs[0].debug_str().splitlines() if "MB allocated" in line]
+    gpu_used = None
+    if args.gpus:  # MXNet's pool keeps what the run needed: in use after the run ~ the peak
+        free, total = mx.context.gpu_memory_info(ctxs[0].device_id)
+        gpu_used = (total - free) / 2**20
     print(json.dumps({"samples_per_s": args.batch * args.steps / seconds,
                       "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "planned_mb": int(plan[-1].split()[1]) if plan else None}))
+                      "planned_mb": int(plan[-1].split()[1]) if plan else None, "gpu_used_mib": gpu_used}))
 
 
 def measure(args, mirror: bool) -> dict:
@@ -68,6 +73,8 @@ def measure(args, mirror: bool) -> dict:
 
     cmd = [sys.executable, __file__, "--child", "--batch", str(args.batch), "--size", str(args.size),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--repeats", ",".join(map(str, args.repeats))]
+    if args.gpus:
+        cmd += ["--gpus", args.gpus]
     if mirror:
         cmd.append("--mirror")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
@@ -91,24 +98,28 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--size", type=int, default=75, help="input side (below 75: align_feature_maps)")
-    p.add_argument("--repeats", default="2,2,2", help="residual blocks per stage (default: the reduced net)")
+    p.add_argument("--repeats", default="reduced", help="full, reduced (2,2,2, default) or A,B,C")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--gpus", help="GPU numbers as for porting.train (default: CPU); adds GPU memory in use")
     p.add_argument("--mirror", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.repeats = tuple(int(v) for v in args.repeats.split(","))
+    named = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
+    args.repeats = named.get(args.repeats) or tuple(int(v) for v in args.repeats.split(","))
     if args.child:
         child(args)
         return 0
     rows = {m: measure(args, m) for m in (False, True)}
+    where = f"GPU {args.gpus}" if args.gpus else "CPU"
     print(f"Inception-ResNet-v2 repeats {args.repeats}, input {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.steps} timed steps (CPU)\n")
-    print("| MXNET_BACKWARD_DO_MIRROR | executor plan | peak RSS (ru_maxrss) | peak RSS (sampled) | samples/s |")
-    print("|---|---|---|---|---|")
+          f"{args.steps} timed steps ({where})\n")
+    print("| MXNET_BACKWARD_DO_MIRROR | executor plan | peak RSS (ru_maxrss) | peak RSS (sampled) | GPU in use | samples/s |")
+    print("|---|---|---|---|---|---|")
     for m, r in rows.items():
+        gpu = "--" if r["gpu_used_mib"] is None else f"{r['gpu_used_mib']:.0f} MiB"
         print(f"| {int(m)} | {r['planned_mb']} MB | {r['ru_maxrss_mib']:.0f} MiB | {r['sampled_peak_rss_mib']:.0f} MiB | "
-              f"{r['samples_per_s']:.2f} |")
+              f"{gpu} | {r['samples_per_s']:.2f} |")
     off, on = rows[False], rows[True]
     print(f"\nmirroring: peak RSS {on['ru_maxrss_mib'] - off['ru_maxrss_mib']:+.0f} MiB "
           f"({(on['ru_maxrss_mib'] / off['ru_maxrss_mib'] - 1) * 100:+.1f}%), "

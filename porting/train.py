@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model-dir", required=True, help="where checkpoints, metrics and the curve go")
     g.add_argument("--prefix", help="checkpoint file prefix inside --model-dir (default model)")
     g.add_argument("--resume", action="store_true", help="continue the run in --model-dir from its last complete epoch")
+    g.add_argument("--keep-last", type=int, metavar="K",
+                   help="keep the params/states of the K latest epochs only (default 0: keep all)")
     g = p.add_argument_group("network")
     g.add_argument("--repeats", type=_repeats,
                    help="residual blocks per stage: full (10,20,9, default), reduced (2,2,2) or A,B,C")

@@ -44,6 +44,14 @@ aux loss weight 0.4         aux head ``grad_scale=0.4``            mx_impl's tra
 loss averaged over batch    ``rescale_grad = 1/(batch*workers)``   set by Module (PITFALLS 11b)
 ==========================  =====================================  ==============================
 
+Batch-norm moving statistics: MXNet 1.x updates them in the *backward* pass (a forward
+with ``is_train=True`` alone leaves them unchanged), with the symbol's ``momentum``.
+slim's 0.9997 averages over ~3000 updates; in a run of a few hundred updates the
+statistics still describe the early weights and inference-mode accuracy collapses
+(measured on digits after 30 updates with momentum 0.9: validation top-1 0.18 with the
+moving statistics, 0.85 after re-estimating them on 30 training batches). Short runs
+should pass ``--bn-momentum 0.9`` (or lower); the value is saved in the symbol.
+
 Weight updates never happen on the kvstore (``MXNET_UPDATE_ON_KVSTORE=0``): the kvstore
 sums gradients (``device`` over GPUs, ``dist_sync`` over machines) and every worker
 applies the same update, so optimizer states live on the workers and are checkpointed
@@ -139,6 +147,7 @@ class TrainConfig:
     mirror: bool = False
     log_every: int = 20
     preprocess_threads: int = 2
+    keep_last: int = 0  # keep the files of this many latest epochs (0: all)
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -157,7 +166,7 @@ class TrainConfig:
 
 #: Fields that may differ between a run and its ``--resume``.
 RESUME_FREE = frozenset({"epochs", "gpus", "kv_store", "mirror", "log_every", "preprocess_threads", "resume",
-                         "data", "model_dir", "pretrained", "pretrained_epoch"})
+                         "keep_last", "data", "model_dir", "pretrained", "pretrained_epoch"})
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -170,6 +179,8 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "log_every", "preprocess_threads"):
         if int(getattr(cfg, name)) < 1:
             problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.keep_last < 0:
+        problems.append(f"--keep-last must be >= 0 (0 keeps every epoch), got {cfg.keep_last}")
     if cfg.max_batches is not None and cfg.max_batches < 1:
         problems.append(f"--max-batches must be >= 1, got {cfg.max_batches}")
     if len(cfg.repeats) != 3 or any(v < 0 for v in cfg.repeats):
@@ -551,10 +562,12 @@ def saved_config(model_dir: str | Path) -> dict:
     raise TrainError(f"{model_dir / CHECKPOINT_NAME} not found: no complete epoch in {model_dir} to resume from")
 
 
-def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict) -> dict:
+def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict, keep_last: int = 0) -> dict:
     """Write symbol, params and optimizer states of ``epoch``, then ``checkpoint.json`` naming it.
 
     The params file is ``mx.model.save_checkpoint``'s format (``arg:``/``aux:`` keys).
+    With ``keep_last`` > 0, older epochs are dropped from ``checkpoint.json`` first and
+    their files deleted after, so the record never names a deleted file.
     """
     paths = checkpoint_paths(model_dir, prefix, epoch)
     atomic_write_text(paths["symbol"], mod.symbol.tojson())
@@ -566,7 +579,14 @@ def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict)
     record["epochs"] = dict(record.get("epochs", {}))
     record["epochs"][str(epoch)] = {kind: sha256_file(p) for kind, p in paths.items()}
     record["epoch"] = epoch
+    dropped = sorted(int(e) for e in record["epochs"])[:-keep_last] if keep_last else []
+    for e in dropped:
+        del record["epochs"][str(e)]
     atomic_write_text(model_dir / CHECKPOINT_NAME, json.dumps(record, indent=2) + "\n")
+    for e in dropped:
+        for kind, p in checkpoint_paths(model_dir, prefix, e).items():
+            if kind != "symbol":
+                p.unlink(missing_ok=True)
     return record
 
 
@@ -987,7 +1007,7 @@ def _run(session: Session) -> TrainResult:
         # Metrics first, checkpoint.json last: a kill in between leaves a row that resume drops.
         s.metrics_log.append(row)
         record["num_update"] = num_update
-        record = save_checkpoint(mod, s.model_dir, cfg.prefix, epoch + 1, record)
+        record = save_checkpoint(mod, s.model_dir, cfg.prefix, epoch + 1, record, cfg.keep_last)
         log.info("epoch %d done in %.1f s: %s", epoch + 1, seconds,
                  ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
     s.record, s.num_update, s.begin_epoch = record, num_update, cfg.epochs

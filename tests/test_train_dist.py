@@ -74,6 +74,10 @@ def test_dist_sync_two_workers_hold_identical_parameters(digits_data, tmp_path):
     assert all(r["epoch"] == 1 and r["num_update"] == 3 and r["num_workers"] == 2 for r in records)
     digests = [training.params_digest(*training.load_params_file(d / "model-0001.params")) for d in dirs]
     assert digests[0] == digests[1]
+    # the averaged batch-norm statistics are real ones, not the kvstore's initial values (0 and 1)
+    _, aux = training.load_params_file(model_dir / "model-0001.params")
+    means = [v.asnumpy() for k, v in aux.items() if k.endswith("moving_mean")]
+    assert all(abs(m).max() > 0 for m in means)
     rows = [json.loads((d / "metrics.json").read_text())["epochs"] for d in dirs]
     assert [len(r) for r in rows] == [1, 1]
     assert rows[0][0]["val_top1"] == rows[1][0]["val_top1"]  # same parameters, same full val set

@@ -305,7 +305,7 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(digits_data, tmp_pa
     assert killed_at == 1, f"the run got to epoch {killed_at} before the kill"
     assert record["num_update"] == 3
 
-    cfg = training.resolve_resume({"model_dir": str(model_dir)}, training.saved_config(model_dir))
+    cfg = training.resolve_resume({"model_dir": str(model_dir), "keep_last": 2}, training.saved_config(model_dir))
     session = training.prepare(cfg)
     assert (session.begin_epoch, session.num_update) == (1, 3)
     arg, aux = session.module.get_params()
@@ -318,9 +318,9 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(digits_data, tmp_pa
     assert [r["num_update"] for r in rows] == [3, 6, 9]
     sched = training.SlimExponentialDecay(0.01, 6, 0.94)  # 3 updates/epoch x 2 epochs per decay
     assert [r["lr"] for r in rows] == [pytest.approx(sched(u)) for u in (3, 6, 9)]
-    assert training.read_checkpoint(model_dir)["epoch"] == 3
-    # the epoch-1 files the killed run committed are untouched
-    assert training.read_checkpoint(model_dir)["epochs"]["1"] == record["epochs"]["1"]
+    final = training.read_checkpoint(model_dir)
+    assert final["epoch"] == 3 and sorted(final["epochs"]) == ["2", "3"]  # --keep-last 2
+    assert not (model_dir / "model-0001.params").exists() and (model_dir / "model-0002.states").is_file()
 
 
 @pytest.mark.slow
@@ -342,7 +342,8 @@ def test_fine_tuning_run_loads_the_body_and_a_new_head(digits_data, tmp_path):
     np.testing.assert_array_equal(aux[name].asnumpy(), blob[f"aux:{name}"].asnumpy())
     # a second process cannot train into the same directory at the same time
     held = training.prepare(TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "busy"),
-                                        repeats=(0, 0, 0), align_feature_maps=True, batch_size=2))
+                                        repeats=(0, 0, 0), align_feature_maps=True, batch_size=2, mirror=True))
+    assert "MXNET_BACKWARD_DO_MIRROR" not in os.environ  # set only while the executor binds
     try:
         with pytest.raises(TrainError, match="another training process is using"):
             training._lock(tmp_path / "busy")
