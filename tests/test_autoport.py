@@ -391,3 +391,11 @@ def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_reduced):
         assert np.abs(hand_value - tf_value).max() <= 1e-4 * scale, name
         assert np.abs(auto_value - tf_value).max() <= 1e-4 * scale, name
         assert np.abs(hand_value - auto_value).max() <= 1e-4 * scale, name
+
+
+@pytest.mark.slow
+def test_irv2_parameter_count_is_slims(irv2_reduced):
+    """Frozen constants (slim's gamma = 1) are not parameters; the count is TF's trainable one."""
+    trainable = sum(int(np.size(value)) for name, value in irv2_reduced.tf_values.items() if "moving_" not in name)
+    assert irv2_reduced.parameters == trainable
+    assert any(name.endswith("_gamma") for name in irv2_reduced.arg_params)  # present, but not counted

@@ -80,7 +80,9 @@ class AutoportResult:
 
     @property
     def parameters(self) -> int:
-        return int(sum(np.size(value) for value in self.arg_params.values()))
+        """Values MXNet takes from TF variables (TF's trainable parameters; frozen constants excluded)."""
+        sources = self.translation.params
+        return int(sum(np.size(value) for name, value in self.arg_params.items() if sources[name].variable))
 
     @property
     def layers(self) -> int:
@@ -132,8 +134,8 @@ class AutoportResult:
         lines = [f"# autoport: {self.name} at {self.size[0]}x{self.size[1]}, {self.classes} classes", "",
                  f"**{self.verdict_line()}**", "",
                  "## Translation", "",
-                 f"- {self.layers} layers, {self.parameters:,} parameters "
-                 f"({len(self.arg_params)} arguments, {len(self.aux_params)} auxiliary states)",
+                 f"- {self.layers} layers, {self.parameters:,} parameters from TF variables "
+                 f"({len(self.arg_params)} MXNet arguments, {len(self.aux_params)} auxiliary states)",
                  f"- weights: {self.weights}",
                  f"- parameters vs the verifier's pairing-based transfer (porting.weights): "
                  f"{_cross_check_line(self.cross_check)}",
