@@ -12,6 +12,8 @@ Shims (see ../shared/PITFALLS.md #15 and #16):
     keeps it at ``tf_keras.src.legacy_tf_layers``: alias the module.
   * tf_slim's fused path reads ``tensorflow.python.framework.ops.Tensor``; alias it.
   * TF's C++ log noise (oneDNN banners, CPU feature notes) is silenced.
+  * ``no_subgraph_fusion()``: MXNet 1.9.1's MKLDNN subgraph pass breaks binding a
+    group of internals around a fused conv+bn+add; layer-by-layer reads bind unfused.
   * ``fast_graph_building()``: building a slim graph is quadratic in TF 2.21
     because every variable hash asks an expensive eager-context question; see there.
 """
@@ -121,3 +123,23 @@ def fast_graph_building():
         yield
     finally:
         tensor_class._USE_EQUALITY = saved
+
+
+@contextlib.contextmanager
+def no_subgraph_fusion():
+    """Bind MXNet executors without the MKLDNN subgraph (fusion) pass.
+
+    MXNet 1.9.1 fails to bind a group of internals that includes the input of a
+    fused conv+bn+add (a ResNet residual): "sg_mkldnn_conv_bn ... (6 vs. 7)".
+    Reading every layer's output therefore binds unfused; the numbers are the
+    same operators without fusion. The setting is read at bind time and restored.
+    """
+    previous = os.environ.get("MXNET_SUBGRAPH_BACKEND")
+    os.environ["MXNET_SUBGRAPH_BACKEND"] = "NONE"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MXNET_SUBGRAPH_BACKEND", None)
+        else:
+            os.environ["MXNET_SUBGRAPH_BACKEND"] = previous

@@ -205,7 +205,8 @@ def _node(index: int, entry: dict, names: list[str], shapes: dict, input_entries
         node.kind = Kind.SCALE
         node.attrs["scale"] = _float(attrs, "scalar", None)
     elif op in _MUL:
-        node.kind = Kind.MUL
+        # A product with a constant (a variable off the data path) is a scale, as in TF.
+        node.kind = Kind.MUL if len(input_entries) >= 2 else Kind.SCALE
     elif op == "Dropout":
         node.kind = Kind.DROPOUT
         node.attrs.update(p=_float(attrs, "p", 0.5), mode=attrs.get("mode", "training"))
@@ -242,6 +243,8 @@ def _node(index: int, entry: dict, names: list[str], shapes: dict, input_entries
             axis = int(_parse(attrs.get("axis", "-1")))
             node.attrs["axis"] = axis + len(shape) if axis < 0 else axis
         node.attrs["log"] = op == "log_softmax"
+    elif op in ("transpose", "Transpose"):
+        node.attrs["axes"] = _tuple(attrs.get("axes"), (), 4)
     elif op == "LRN":
         node.kind = Kind.LRN
         node.attrs.update(nsize=int(_parse(attrs["nsize"])), alpha=_float(attrs, "alpha", 1e-4),
@@ -283,6 +286,25 @@ def _fold_masked_avg(nodes: list[Node], by_name: dict, consumers: dict) -> list[
         node.attrs = {"count_include_pad": False, "pooling_convention": "valid", "masked": True}
         drop.add(summed.name)
         drop.update(member.name for member in mask_chain)
+    return [node for node in nodes if node.name not in drop]
+
+
+def _fold_nhwc_flatten(nodes: list[Node], consumers: dict) -> list[Node]:
+    """transpose(0,2,3,1) → flatten is one flatten in TF's (H, W, C) order (PITFALLS #7)."""
+    by_name = {node.name: node for node in nodes}
+    drop: set[str] = set()
+    for node in nodes:
+        if node.op not in ("transpose", "Transpose") or node.attrs.get("axes") != (0, 2, 3, 1):
+            continue
+        readers = consumers.get(node.name, [])
+        reader = by_name.get(readers[0]) if len(readers) == 1 else None
+        if reader is None or reader.kind not in (Kind.FLATTEN, Kind.RESHAPE) or len(reader.shape) != 2:
+            continue
+        reader.inputs = list(node.inputs)
+        reader.in_shape = node.in_shape
+        reader.attrs["source_layout"] = "NHWC"
+        reader.attrs["spatial"] = bool(node.in_shape and node.in_shape[2] * node.in_shape[3] > 1)
+        drop.add(node.name)
     return [node for node in nodes if node.name not in drop]
 
 
@@ -337,7 +359,7 @@ def records_from_symbol(symbol, data_shape) -> MxGraph:
     for node in nodes:
         for name in node.inputs:
             consumers.setdefault(name, []).append(node.name)
-    nodes = _fold_masked_avg(nodes, by_name, consumers)
+    nodes = _fold_nhwc_flatten(_fold_masked_avg(nodes, by_name, consumers), consumers)
     consumers = {}
     for node in nodes:
         for name in node.inputs:

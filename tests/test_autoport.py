@@ -279,14 +279,17 @@ def test_translated_symbol_trains_with_the_hand_port_conventions(every_family_re
     assert losses[-1] < losses[0], losses
 
 
-def test_spatial_flatten_before_dense_is_exact_and_lint_flags_it():
-    """Known limitation: the dense weights are reordered (exact), but the static lint cannot see that."""
+def test_spatial_flatten_before_dense_is_exact_and_verified():
+    """TF flattens NHWC: the port transposes to NHWC before its flatten, and the verifier
+    sees transpose + flatten as one NHWC flatten, so shapes, lint and numbers all agree."""
     outcome = autoport(spatial_flatten_dense, size=(7, 7), classes=4, name="flatten", hints=False)
     assert outcome.compare.numeric["passed"], outcome.verdict_line()
     assert all(check["passed"] for check in outcome.deployed)
-    assert outcome.translation.params["Logits_weight"].transform == "flatten_dense_to_mx"
-    errors = [f for f in outcome.compare.findings if f.severity == "error"]
-    assert [f.check for f in errors] == ["flatten_order"]
+    assert outcome.translation.params["Logits_weight"].transform == "dense_to_mx"
+    assert not [f for f in outcome.compare.findings if f.severity == "error"]
+    assert outcome.compare.summary()["verdict"] == "match", outcome.compare.report(only_problems=True)
+    flatten = [r for r in outcome.compare.mx_graph.records if r.kind == "flatten" and r.attrs.get("spatial")]
+    assert flatten and flatten[0].attrs["source_layout"] == "NHWC"
 
 
 def test_a_training_graph_that_fails_to_build_is_a_note_not_an_error():

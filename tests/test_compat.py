@@ -79,3 +79,28 @@ def test_fast_graph_building_only_inside_a_plain_graph_and_restored():
         except RuntimeError:
             pass
     assert tensor_lib.Tensor._USE_EQUALITY is True
+
+
+def test_no_subgraph_fusion_binds_internals_around_conv_bn_add_and_restores():
+    import os
+
+    import numpy as np
+
+    mx = compat.import_mx()
+    data = mx.sym.var("data")
+    conv = mx.sym.Convolution(data, kernel=(3, 3), pad=(1, 1), num_filter=3, no_bias=True, name="conv")
+    bn = mx.sym.BatchNorm(conv, fix_gamma=False, name="bn")
+    net = mx.sym.Activation(bn + data, act_type="relu", name="out")
+    group = mx.sym.Group([conv, bn, net])
+    shapes = {"data": (1, 3, 6, 6)}
+    arg_shapes, _, aux_shapes = group.infer_shape(**shapes)
+    rng = np.random.RandomState(0)
+    args = {n: mx.nd.array(rng.rand(*s)) for n, s in zip(group.list_arguments(), arg_shapes)}
+    aux = {n: mx.nd.array(rng.rand(*s) + 0.5) for n, s in zip(group.list_auxiliary_states(), aux_shapes)}
+    before = os.environ.get("MXNET_SUBGRAPH_BACKEND")
+    with compat.no_subgraph_fusion():
+        assert os.environ["MXNET_SUBGRAPH_BACKEND"] == "NONE"
+        outputs = group.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null").forward(is_train=False)
+        values = [o.asnumpy() for o in outputs]
+    assert os.environ.get("MXNET_SUBGRAPH_BACKEND") == before
+    assert values[2].shape == (1, 3, 6, 6) and np.isfinite(values[2]).all()

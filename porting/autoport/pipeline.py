@@ -19,7 +19,6 @@
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -304,22 +303,6 @@ def cross_check(plan, values: dict, arg_params: dict, aux_params: dict) -> dict:
             "transfer_problems": [problem.line() for problem in report.problems]}
 
 
-@contextlib.contextmanager
-def _no_subgraph_fusion():
-    """MXNet 1.9.1's MKLDNN subgraph pass breaks binding a group of internals that includes the
-    input of a fused conv+bn+add (ResNet's residual add): "sg_mkldnn_conv_bn ... (6 vs. 7)".
-    Layer-by-layer parity therefore runs unfused; :func:`deployed_outputs` checks the fused graph."""
-    previous = os.environ.get("MXNET_SUBGRAPH_BACKEND")
-    os.environ["MXNET_SUBGRAPH_BACKEND"] = "NONE"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("MXNET_SUBGRAPH_BACKEND", None)
-        else:
-            os.environ["MXNET_SUBGRAPH_BACKEND"] = previous
-
-
 def deployed_outputs(session, tf_graph, outcome: "AutoportResult", seed: int, rtol: float, atol: float | None,
                      atol_range: float) -> list[dict]:
     """The translated symbol's outputs as deployed (one plain inference bind, MKLDNN fusion on) vs TF."""
@@ -418,7 +401,7 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
         timings["weights"] = time.perf_counter() - started
         if numeric:
             started = time.perf_counter()
-            with _no_subgraph_fusion():
+            with compat.no_subgraph_fusion():
                 parity.apply(result, seed=seed, rtol=rtol, atol=atol, session=session,
                              mx_params=(outcome.arg_params, outcome.aux_params))
             result.numeric["weights"] = result.numeric_report.weights = outcome.weights

@@ -177,7 +177,6 @@ class Context:
         # Producers that can still absorb a following op (conv/matmul + BiasAdd, Pad + conv).
         self.fusable: dict[str, object] = {}
         self.space_to_batch: dict[str, tuple] = {}  # SpaceToBatchND output → (input tensor, block, pads)
-        self.nchw_flatten: dict[str, tuple[int, int, int]] = {}  # flatten output → (H, W, C) it reordered
 
     # ----------------------------------------------------------- tensors
 

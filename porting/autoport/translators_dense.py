@@ -9,7 +9,7 @@ mx = compat.import_mx()
 
 @translates("MatMul")
 def matmul(ctx, op):
-    """`FullyConnected`, weight (in,out)→(out,in); after a spatial flatten the rows are reordered to NCHW."""
+    """`FullyConnected`, weight (in,out)→(out,in) (a spatial flatten before it is already in TF's order)."""
     if op.get_attr("transpose_a"):
         raise NotTranslatable("transpose_a=True")
     if ctx.is_data(op.inputs[1]):
@@ -19,16 +19,8 @@ def matmul(ctx, op):
     weight_shape = ctx.shape(op.inputs[1])
     transpose_b = bool(op.get_attr("transpose_b"))
     num_hidden = weight_shape[0] if transpose_b else weight_shape[1]
-    reorder = ctx.nchw_flatten.get(op.inputs[0].name)
     name = ctx.name(op)
-    if reorder is not None:
-        if transpose_b:
-            raise NotTranslatable("transpose_b=True after a spatial flatten")
-        height, width, channels = reorder
-        ctx.param(f"{name}_weight", op.inputs[1], "flatten_dense_to_mx", height=height, width=width,
-                  channels=channels)
-    else:
-        ctx.param(f"{name}_weight", op.inputs[1], "identity" if transpose_b else "dense_to_mx")
+    ctx.param(f"{name}_weight", op.inputs[1], "identity" if transpose_b else "dense_to_mx")
     data = ctx.input(op)
 
     def build(bias_tensor=None):

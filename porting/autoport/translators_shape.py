@@ -2,9 +2,9 @@
 
 Layout: a 4-D TF tensor is NHWC, its MXNet symbol NCHW. Leaving rank 4 (flatten,
 squeeze, reshape) the MXNet tensor is first put in TF's order, unless the moved
-axes have size 1 (then both orders are the same bytes). One exception keeps the
-symbol lean and exact: a spatial flatten read only by dense layers stays an NCHW
-``Flatten`` and the dense weights are reordered instead (PITFALLS #7).
+axes have size 1 (then both orders are the same bytes). So a dense layer after a
+spatial flatten reads TF's (H, W, C) order and takes TF's weight as is, and the
+verifier sees the ``transpose(0,2,3,1)`` + flatten as one NHWC flatten (PITFALLS #7).
 """
 from __future__ import annotations
 
@@ -30,8 +30,6 @@ _IDENTITIES = ("Identity", "Snapshot", "EnsureShape", "CheckNumerics")
 @translates(*_IDENTITIES)
 def identity(ctx, op):
     """No MXNet op; an `Identity` in a slim dropout scope (inference) becomes `Dropout` with TF's rate."""
-    if op.inputs[0].name in ctx.nchw_flatten:  # still MXNet's NCHW flatten order: tell the dense layer
-        ctx.nchw_flatten[op.outputs[0].name] = ctx.nchw_flatten[op.inputs[0].name]
     scope = tf_side._dropout_scope(op)
     if op.type == "Identity" and scope is not None:
         scope = collapse_scope(scope)
@@ -98,41 +96,10 @@ def _reshape(ctx, op, out_shape, name: str):
     return mx.sym.reshape(data, shape=tuple(target), name=name)
 
 
-def _flatten_for_dense(ctx, op) -> bool:
-    """A spatial NHWC flatten to (N, H*W*C) read only by MatMul weights: reorder the weights instead."""
-    in_shape = ctx.shape(op.inputs[0])
-    out_shape = ctx.shape(op.outputs[0])
-    if len(in_shape) != 4 or not _needs_transpose(in_shape) or len(out_shape) != 2:
-        return False
-    if out_shape != (in_shape[0], in_shape[1] * in_shape[2] * in_shape[3]):
-        return False
-    return _only_dense_readers(ctx, op.outputs[0])
-
-
-def _only_dense_readers(ctx, tensor) -> bool:
-    """Every reader is a dense layer's data input, directly or through identities (inference dropout)."""
-    readers = ctx.consumers(tensor)
-    if not readers:
-        return False
-    for reader in readers:
-        if reader.type in _IDENTITIES:
-            if not _only_dense_readers(ctx, reader.outputs[0]):
-                return False
-        elif not (reader.type == "MatMul" and reader.inputs[0] is tensor and not ctx.is_data(reader.inputs[1])):
-            return False
-    return True
-
-
 @translates("Reshape")
 def reshape(ctx, op):
-    """`reshape` in TF's axis order (a transpose around it when an NHWC order matters); `Flatten` before a dense layer."""
-    out_shape = ctx.shape(op.outputs[0])
-    name = ctx.name(op)
-    if _flatten_for_dense(ctx, op):
-        _, height, width, channels = ctx.shape(op.inputs[0])
-        ctx.nchw_flatten[op.outputs[0].name] = (height, width, channels)
-        return mx.sym.flatten(ctx.input(op), name=name)
-    return _reshape(ctx, op, out_shape, name)
+    """`reshape` in TF's axis order (a transpose around it when an NHWC order matters)."""
+    return _reshape(ctx, op, ctx.shape(op.outputs[0]), ctx.name(op))
 
 
 @translates("Squeeze")
