@@ -31,9 +31,6 @@ class ModelSpec:
     classes: int = 1001
     tf_kwargs: dict = field(default_factory=dict)
     mx_kwargs: dict = field(default_factory=dict)
-    rtol: float = 1e-4
-    atol: float = 1e-4
-    skip: str | None = None  # a reason when the pair cannot run here
 
 
 _IRV2_TF = "reference_tf.inception_resnet_v2:build"
