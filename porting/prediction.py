@@ -31,6 +31,7 @@ from porting import imageproc, iterators  # noqa: E402
 from porting.manifest import Manifest, ManifestError, load_manifest, sha256_file  # noqa: E402
 from porting.training import (CHECKPOINT_NAME, DATA_COPY_DIR, FORMAT, checkpoint_paths, short_list,  # noqa: E402
                               TrainError, fit_report, load_params_file, param_shapes)
+from porting.training import LABEL_NAME as LABEL  # noqa: E402
 
 LOGITS = "InceptionResnetV2/Logits/Logits_output"
 
@@ -156,10 +157,20 @@ def load_model(prefix: str | Path, epoch: int | None = None, manifest: str | Pat
     m = load_model_manifest(model_dir, record, manifest)
     check_fit(symbol, m.data_shape, arg, aux, paths["params"])
     width = arg.get("InceptionResnetV2/Logits/Logits_weight")
-    if width is not None and width.shape[0] != m.num_classes:
+    width = width.shape[0] if width is not None else _classes(symbol, m.data_shape)
+    if width is not None and width != m.num_classes:
         raise PredictError(f"the manifest copy lists {m.num_classes} classes but the model's logits have "
-                           f"{width.shape[0]}: the manifest does not belong to the model")
+                           f"{width}: the manifest does not belong to the model")
     return LoadedModel(prefix, epoch, record, symbol, arg, aux, m)
+
+
+def _classes(symbol, data_shape) -> int | None:
+    """Width of the main head's output for one image, None when it is not (1, K)."""
+    try:
+        _, outs, _ = symbol.infer_shape(data=(1, *data_shape), **{LABEL: (1,)})
+    except mx.base.MXNetError:
+        return None
+    return outs[0][1] if outs and len(outs[0]) == 2 else None
 
 
 def check_fit(symbol, data_shape, arg: dict, aux: dict, where) -> None:
@@ -183,11 +194,25 @@ def check_fit(symbol, data_shape, arg: dict, aux: dict, where) -> None:
 
 
 def inference_symbol(symbol):
-    """Softmax over the main logits (the training symbol's SoftmaxOutput head, without its label)."""
+    """Softmax over the main logits (the training symbol's SoftmaxOutput head, without its label).
+
+    mx_impl's Inception-ResNet-v2 by its logits' name; any other training symbol (``porting.train
+    --symbol``, a network translated by autoport) by the input of its first ``SoftmaxOutput`` head.
+    """
     internals = symbol.get_internals()
-    if LOGITS not in internals.list_outputs():
-        raise PredictError(f"the symbol has no {LOGITS}; is it an Inception-ResNet-v2 from mx_impl?")
-    return mx.sym.softmax(internals[LOGITS], axis=1, name="predictions")
+    if LOGITS in internals.list_outputs():
+        return mx.sym.softmax(internals[LOGITS], axis=1, name="predictions")
+    graph = json.loads(symbol.tojson())
+    nodes = graph["nodes"]
+    head = nodes[graph["heads"][0][0]]
+    if head["op"] != "SoftmaxOutput":
+        raise PredictError(f"the symbol's first output {head['name']} is a {head['op']}, not a SoftmaxOutput "
+                           f"training head; is it a checkpoint written by porting.train?")
+    source = nodes[head["inputs"][0][0]]
+    name = source["name"] if source["op"] == "null" else f"{source['name']}_output"
+    if name not in internals.list_outputs():
+        raise PredictError(f"cannot find the logits {name} that feed the symbol's head {head['name']}")
+    return mx.sym.softmax(internals[name], axis=1, name="predictions")
 
 
 class Predictor:

@@ -1,4 +1,5 @@
-"""``python -m porting.train``: train Inception-ResNet-v2 (the verified MXNet port) on a data set.
+"""``python -m porting.train``: train Inception-ResNet-v2 (the verified MXNet port), or a network
+translated by ``python -m porting.autoport`` (``--symbol PREFIX``), on a data set.
 
 Examples:
     # the embedded digits, reduced network, slim's SAME-padded stem (32x32 input):
@@ -10,6 +11,9 @@ Examples:
     # two GPUs, fine-tuning a converted slim checkpoint with a new 17-class head:
     python -m porting.train --data data/ox17 --model-dir runs/ox17 --gpus 0,1 \\
         --pretrained models/irv2 --pretrained-epoch 0
+    # a network translated by autoport (PREFIX-symbol.json, started from PREFIX-0000.params):
+    python -m porting.autoport --tf nets/mynet.py:build --size 32 --classes 10 --out models/mynet
+    python -m porting.train --symbol models/mynet --data data/digits --model-dir runs/mynet --epochs 4
 
 Distributed (MXNet's parameter server; the same command in every process, the role
 comes from the environment): see README, "Training on several machines".
@@ -43,7 +47,8 @@ def _repeats(text: str) -> tuple[int, int, int]:
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: only the options actually given appear, so --resume can tell them apart.
     p = argparse.ArgumentParser(prog="python -m porting.train", argument_default=argparse.SUPPRESS,
-                                description="Train the MXNet Inception-ResNet-v2 on a porting.data data set.",
+                                description="Train the MXNet Inception-ResNet-v2, or a network translated by "
+                                            "porting.autoport (--symbol), on a porting.data data set.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Defaults follow slim's train_image_classifier.py: RMSProp (decay 0.9, "
                                        "momentum 0.9, epsilon 1.0), lr 0.01 x 0.94 every 2 epochs, wd 4e-5 on "
@@ -56,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-last", type=int, metavar="K",
                    help="keep the params/states of the K latest epochs only (default 0: keep all)")
     g = p.add_argument_group("network")
+    g.add_argument("--symbol", metavar="PREFIX",
+                   help="train the network `python -m porting.autoport --out PREFIX` translated: PREFIX-symbol.json "
+                        "with the hand port's training heads, started from PREFIX-0000.params when present (new "
+                        "logits layers when the number of classes differs); --repeats, --align-feature-maps, "
+                        "--aux-logits and --dropout-keep-prob do not apply")
     g.add_argument("--repeats", type=_repeats,
                    help="residual blocks per stage: full (10,20,9, default), reduced (2,2,2) or A,B,C")
     g.add_argument("--align-feature-maps", action=argparse.BooleanOptionalAction,
@@ -65,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout-keep-prob", type=float, help="slim's keep probability before the logits (default 0.8)")
     g.add_argument("--label-smoothing", type=float, help="TF's label smoothing (default 0)")
     g.add_argument("--bn-momentum", type=float,
-                   help="batch-norm moving-average momentum (default slim's 0.9997; 0.9 for short runs)")
+                   help="batch-norm moving-average momentum (default: the network's, slim's 0.9997, or the "
+                        "translated TF decay with --symbol; 0.9 for short runs)")
     g.add_argument("--pretrained", metavar="PREFIX",
                    help="start from PREFIX-NNNN.params (a converted slim checkpoint); the head is replaced "
                         "when the number of classes differs")
@@ -108,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             if "data" not in explicit:
                 raise training.TrainError("--data is required (except with --resume)")
             cfg = training.TrainConfig(**explicit)
+        conflict = training.symbol_option_conflict(explicit) if cfg.symbol else None
+        if conflict:
+            raise training.TrainError(conflict)
         result = training.train(cfg)
     except training.TrainError as e:
         print(f"error: {e}", file=sys.stderr)

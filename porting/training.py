@@ -11,6 +11,11 @@ and tested one by one:
   on every ``*_beta``, ``*_gamma`` and ``*_bias`` variable, which MXNet's
   ``Optimizer.set_wd_mult`` reads, so weight decay reaches the weights only (slim
   regularises ``weights`` only; PITFALLS 19).
+* :func:`translated_symbol` is the same for ``--symbol PREFIX``, a network translated by
+  ``python -m porting.autoport``: its ``PREFIX-symbol.json`` with the heads of
+  ``porting.autoport.training.training_symbol``, started from ``PREFIX-0000.params`` through
+  the fine-tuning path of :func:`load_pretrained` (new logits layers for another number of
+  classes); everything after the symbol is the same as for the hand port.
 * :class:`SlimRMSProp` is TF1's ``RMSPropOptimizer`` (slim's default) as an MXNet
   optimizer; :class:`SlimExponentialDecay` is slim's learning-rate schedule as an
   ``mx.lr_scheduler`` that is a pure function of the update count, so a resumed run
@@ -83,6 +88,7 @@ mx = compat.import_mx()  # a DMLC server or scheduler process serves here and ex
 
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
 from porting import iterators  # noqa: E402
+from porting.autoport import training as autoport_training  # noqa: E402  (MXNet only, no TF)
 from porting.manifest import (Manifest, ManifestError, atomic_write_bytes, atomic_write_text,  # noqa: E402
                               load_manifest, sha256_file)
 from porting.metrics_log import MetricsLog  # noqa: E402
@@ -103,6 +109,11 @@ OPTIMIZERS = ("rmsprop", "sgd")
 HEAD_PREFIXES = (f"{irv2.SCOPE}/Logits/Logits_", f"{irv2.SCOPE}/AuxLogits/")
 #: Suffixes of the parameters slim does not regularise (MXNet names; PITFALLS 5d, 19).
 NO_DECAY_SUFFIXES = ("_beta", "_gamma", "_bias")
+#: Options that shape mx_impl's Inception-ResNet-v2, with their defaults; ``--symbol`` brings its own network.
+IRV2_OPTIONS = {"repeats": irv2.DEFAULT_REPEATS, "align_feature_maps": False, "aux_logits": None,
+                "dropout_keep_prob": 0.8}
+#: Parameter name endings MXNet's initializers know (others need values from a params file).
+INIT_SUFFIXES = ("weight", "bias", "gamma", "beta", "moving_mean", "moving_var", "moving_inv_var", "moving_avg")
 
 
 class TrainError(Exception):
@@ -129,7 +140,7 @@ class TrainConfig:
     aux_logits: bool | None = None  # None: on when the input is large enough for the aux head
     dropout_keep_prob: float = 0.8
     label_smoothing: float = 0.0
-    bn_momentum: float = irv2.BN_MOMENTUM
+    bn_momentum: float | None = None  # None: the network's own (slim's 0.9997; the translated decay with symbol)
     optimizer: str = "rmsprop"
     lr: float = 0.01
     lr_decay: float = 0.94
@@ -142,6 +153,7 @@ class TrainConfig:
     seed: int = 0
     pretrained: str | None = None
     pretrained_epoch: int = 0
+    symbol: str | None = None  # autoport's PREFIX (PREFIX-symbol.json) instead of mx_impl's Inception-ResNet-v2
     gpus: str | None = None
     kv_store: str | None = None  # None: 'device' with several GPUs, else 'local'
     mirror: bool = False
@@ -152,6 +164,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.repeats = tuple(int(v) for v in self.repeats)
+        if self.bn_momentum is None and not self.symbol:
+            self.bn_momentum = irv2.BN_MOMENTUM
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -189,7 +203,7 @@ def validate(cfg: TrainConfig) -> None:
         problems.append(f"--dropout-keep-prob must be in (0, 1], got {cfg.dropout_keep_prob}")
     if not 0.0 <= cfg.label_smoothing < 1.0:
         problems.append(f"--label-smoothing must be in [0, 1), got {cfg.label_smoothing}")
-    if not 0.0 <= cfg.bn_momentum < 1.0:
+    if cfg.bn_momentum is not None and not 0.0 <= cfg.bn_momentum < 1.0:
         problems.append(f"--bn-momentum must be in [0, 1), got {cfg.bn_momentum}")
     if cfg.optimizer not in OPTIMIZERS:
         problems.append(f"--optimizer {cfg.optimizer!r} unknown. Available: {', '.join(OPTIMIZERS)}")
@@ -217,8 +231,23 @@ def validate(cfg: TrainConfig) -> None:
         problems.append(str(e))
     if cfg.pretrained and cfg.resume:
         problems.append("--pretrained starts a new run; --resume continues one (give one of them)")
+    if cfg.symbol:
+        problem = symbol_option_conflict([n for n, default in IRV2_OPTIONS.items() if getattr(cfg, n) != default])
+        if problem:
+            problems.append(problem)
     if problems:
         raise TrainError("; ".join(problems))
+
+
+def symbol_option_conflict(names) -> str | None:
+    """The message for Inception-ResNet-v2 options given with ``--symbol`` (None when there are none)."""
+    names = sorted(set(names) & set(IRV2_OPTIONS))
+    if not names:
+        return None
+    listed = ", ".join(f"--{n.replace('_', '-')}" for n in names)
+    return (f"--symbol trains the translated network as it is; {listed} "
+            f"{'shapes' if len(names) == 1 else 'shape'} the hand-ported Inception-ResNet-v2 only (drop "
+            f"{'it' if len(names) == 1 else 'them'})")
 
 
 def resolve_resume(explicit: dict, saved: dict) -> TrainConfig:
@@ -354,14 +383,17 @@ def smallest_image_size(align_feature_maps: bool, aux_logits: bool) -> int:
     return lo
 
 
-def network_symbol(cfg: TrainConfig, num_classes: int, image_size: tuple[int, int]):
+def network_symbol(cfg: TrainConfig, num_classes: int, image_size: tuple[int, int], channels: int = 3):
     """``(symbol, aux_logits)`` for the config at the data's input size.
 
     ``aux_logits=None`` turns the aux head on when the input is large enough for it.
+    With ``cfg.symbol``, the translated network of :func:`translated_symbol`.
 
     Raises:
         TrainError: the input is too small, naming the smallest size and the ways out.
     """
+    if cfg.symbol:
+        return translated_symbol(cfg, num_classes, (channels, *image_size))
     kwargs = dict(repeats=cfg.repeats, align_feature_maps=cfg.align_feature_maps,
                   dropout_keep_prob=cfg.dropout_keep_prob, label_smoothing=cfg.label_smoothing,
                   bn_momentum=cfg.bn_momentum)
@@ -385,6 +417,87 @@ def network_symbol(cfg: TrainConfig, num_classes: int, image_size: tuple[int, in
         raise TrainError(f"the data's input {h}x{w} is too small for {what} "
                          f"(align_feature_maps={cfg.align_feature_maps}): {e}; the smallest is {need}x{need}: "
                          f"{hint}") from e
+
+
+def _translated_size(prefix: str) -> str | None:
+    """``HxW`` autoport translated ``PREFIX`` for (from ``PREFIX-report.json``), None if unknown."""
+    try:
+        h, w = json.loads(Path(f"{prefix}-report.json").read_text("utf-8"))["autoport"]["size"]
+        return f"{int(h)}x{int(w)}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def translated_symbol(cfg: TrainConfig, num_classes: int, data_shape: tuple[int, int, int]):
+    """``(symbol, aux_logits)`` for ``--symbol PREFIX``: autoport's inference symbol with training heads.
+
+    ``porting.autoport.training.training_symbol`` adds the hand port's ``SoftmaxOutput``
+    head(s) (label ``softmax_label``, label smoothing as ``smooth_alpha``, aux heads at 0.4,
+    no weight decay on betas, gammas and biases; ``cfg.bn_momentum`` when given). When the
+    data has another number of classes than the logits layers, those layers are resized
+    (their parameters then start fresh, see :func:`load_pretrained`).
+
+    Raises:
+        TrainError: the file is missing or unusable, or the symbol does not take the data's
+        input (naming the size it was translated for).
+    """
+    path = Path(f"{cfg.symbol}-symbol.json")
+    if not path.is_file():
+        raise TrainError(f"--symbol {cfg.symbol}: {path} not found (write it with "
+                         f"`python -m porting.autoport ... --out {cfg.symbol}`)")
+    try:
+        sym = mx.sym.load(str(path))
+    except mx.base.MXNetError as e:
+        raise TrainError(f"--symbol {path} is not an MXNet symbol file: {str(e).strip().splitlines()[0]}") from e
+    if "data" not in sym.list_arguments():
+        raise TrainError(f"--symbol {path} has no input named 'data' (arguments: "
+                         f"{short_list(sym.list_arguments(), 4)})")
+    resized = False
+    try:
+        try:
+            width = autoport_training.logits_width(sym)
+        except ValueError:
+            width = None  # not found: the output shape check below still applies
+        if width is not None and width != num_classes:
+            log.info("--symbol %s: logits for %d classes, the data has %d: new logits layers", cfg.symbol,
+                     width, num_classes)
+            sym, resized = autoport_training.resize_logits(sym, num_classes), True
+        sym = autoport_training.training_symbol(sym, label_smoothing=cfg.label_smoothing, num_classes=num_classes,
+                                                bn_momentum=cfg.bn_momentum)
+    except ValueError as e:
+        raise TrainError(f"--symbol {path}: {e}") from e
+    problem = autoport_training.input_problem(sym, tuple(data_shape))
+    if problem is None:
+        _, outs, _ = sym.infer_shape(data=(1, *data_shape), **{LABEL_NAME: (1,)})
+        wrong = [f"{n} {tuple(s)}" for n, s in zip(sym.list_outputs(), outs) if tuple(s) != (1, num_classes)]
+        if wrong:
+            problem = f"outputs {', '.join(wrong)} instead of (1, {num_classes}) for one image"
+    if problem is None and initial_params(cfg) is not None:
+        # A translated flatten may be MXNet's Flatten: then only the dense weights show the size.
+        problem = _params_size_problem(sym, data_shape, initial_params(cfg),
+                                       autoport_training.logits_params(sym) if resized else ())
+    if problem:
+        c, h, w = data_shape
+        size = _translated_size(cfg.symbol)
+        hint = (f"it was translated for {size} input: rebuild the data with `python -m porting.data ... --size "
+                f"{size}`, or autoport the network again with --size {h}x{w}" if size else
+                f"autoport the network again with --size {h}x{w} ({cfg.symbol}-report.json, which names the "
+                f"translated size, is missing)")
+        raise TrainError(f"--symbol {cfg.symbol} does not take the data's input {c}x{h}x{w}: {problem}; {hint}")
+    return sym, len(sym.list_outputs()) > 1
+
+
+def _params_size_problem(sym, data_shape, path: Path, head) -> str | None:
+    """Parameters of ``path`` whose shapes differ from ``sym``'s at this input size (a new head's rows may)."""
+    arg, aux = load_params_file(path)
+    want_arg, want_aux = param_shapes(sym, tuple(data_shape))
+    wrong = []
+    for want, have in ((want_arg, arg), (want_aux, aux)):
+        for name, shape in want.items():
+            got = tuple(have[name].shape) if name in have else None
+            if got is not None and got != shape and not (name in head and got[1:] == shape[1:]):
+                wrong.append(f"{name} (file {got}, network {shape})")
+    return f"{path} does not fit it at this size: wrong shape: {short_list(sorted(wrong))}" if wrong else None
 
 
 def main_output(sym) -> str:
@@ -633,12 +746,14 @@ def short_list(items: list[str], limit: int = 8) -> str:
     return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def load_pretrained(sym, data_shape, prefix: str, epoch: int = 0) -> tuple[dict, dict, list[str]]:
+def load_pretrained(sym, data_shape, prefix: str, epoch: int = 0, *, head=HEAD_PREFIXES,
+                    option: str = "--pretrained") -> tuple[dict, dict, list[str]]:
     """Parameters of a converted slim checkpoint for ``sym``, with a new head where it differs.
 
-    Head parameters (the logits, and the AuxLogits branch whose last kernel depends on
-    the input size) whose shape differs, or that the file lacks, are left out so they
-    are initialised fresh; everything else must fit.
+    Head parameters (names starting with one of ``head``: by default the logits, and the
+    AuxLogits branch whose last kernel depends on the input size) whose shape differs, or
+    that the file lacks, are left out so they are initialised fresh; everything else must
+    fit. ``option`` names the command-line option in messages.
 
     Returns:
         ``(arg_params, aux_params, reinitialised names)``.
@@ -648,13 +763,14 @@ def load_pretrained(sym, data_shape, prefix: str, epoch: int = 0) -> tuple[dict,
     """
     path = Path(f"{prefix}-{epoch:04d}.params")
     if not path.is_file():
-        raise TrainError(f"--pretrained {prefix}: {path} not found (write it with `python -m porting.convert`)")
+        tool = "porting.autoport" if option == "--symbol" else "porting.convert"
+        raise TrainError(f"{option} {prefix}: {path} not found (write it with `python -m {tool}`)")
     arg, aux = load_params_file(path)
     want_arg, want_aux = param_shapes(sym, data_shape)
     fresh = []
     for want, have in ((want_arg, arg), (want_aux, aux)):
         for name, shape in want.items():
-            if name.startswith(HEAD_PREFIXES) and (name not in have or tuple(have[name].shape) != shape):
+            if name.startswith(tuple(head)) and (name not in have or tuple(have[name].shape) != shape):
                 have.pop(name, None)
                 fresh.append(name)
     problems = []
@@ -665,7 +781,7 @@ def load_pretrained(sym, data_shape, prefix: str, epoch: int = 0) -> tuple[dict,
         if wrong:
             problems.append(f"wrong shape: {short_list(wrong)}")
     if problems:
-        raise TrainError(f"--pretrained {path} does not fit the network: " + "; ".join(problems))
+        raise TrainError(f"{option} {path} does not fit the network: " + "; ".join(problems))
     arg = {n: v for n, v in arg.items() if n in want_arg}
     aux = {n: v for n, v in aux.items() if n in want_aux}
     return arg, aux, sorted(fresh)
@@ -834,7 +950,7 @@ def prepare(cfg: TrainConfig) -> Session:
         raise TrainError(f"{manifest.path} has no training images")
 
     data_shape = tuple(manifest.data_shape)
-    sym, aux_logits = network_symbol(cfg, manifest.num_classes, data_shape[1:])
+    sym, aux_logits = network_symbol(cfg, manifest.num_classes, data_shape[1:], channels=data_shape[0])
     kv = mx.kv.create(kv_name) if kv_name.startswith("dist") else kv_name
     rank, num_workers = (0, 1) if isinstance(kv, str) else (kv.rank, kv.num_workers)
     model_dir = Path(cfg.model_dir) if rank == 0 else Path(cfg.model_dir) / f"rank{rank}"
@@ -872,6 +988,8 @@ def _prepare_locked(cfg, manifest, sym, aux_logits, kv, kv_name, ctxs, rank, num
     if cfg.resume:
         record = read_checkpoint(model_dir)
         check_data_copy(manifest, model_dir, record["manifest_sha256"])
+        if cfg.symbol:
+            check_symbol_unchanged(sym, cfg.symbol, model_dir, record)
         if record["batches_per_epoch"] != batches_per_epoch:
             raise TrainError(f"this run would make {batches_per_epoch} updates per epoch, the checkpoint made "
                              f"{record['batches_per_epoch']} (another number of workers?); the learning-rate "
@@ -903,12 +1021,17 @@ def _prepare_locked(cfg, manifest, sym, aux_logits, kv, kv_name, ctxs, rank, num
         paths = checkpoint_paths(model_dir, record["prefix"], begin_epoch)
         arg, aux = load_params_file(paths["params"])
         mod.init_params(arg_params=arg, aux_params=aux, allow_missing=False)
-    elif cfg.pretrained:
-        arg, aux, fresh = load_pretrained(sym, data_shape, cfg.pretrained, cfg.pretrained_epoch)
-        log.info("fine-tuning from %s-%04d.params; new head: %s", cfg.pretrained, cfg.pretrained_epoch,
-                 ", ".join(fresh) or "none")
+    elif cfg.pretrained or start_params(cfg):
+        # --pretrained, else autoport's PREFIX-0000.params of --symbol: the same fine-tuning path
+        prefix, epoch, option = ((cfg.pretrained, cfg.pretrained_epoch, "--pretrained") if cfg.pretrained
+                                 else (cfg.symbol, 0, "--symbol"))
+        head = autoport_training.logits_params(sym) if cfg.symbol else HEAD_PREFIXES
+        arg, aux, fresh = load_pretrained(sym, data_shape, prefix, epoch, head=head, option=option)
+        log.info("fine-tuning from %s-%04d.params; new head: %s", prefix, epoch, ", ".join(fresh) or "none")
         mod.init_params(initializer, arg_params=arg, aux_params=aux, allow_missing=True)
     else:
+        if cfg.symbol:
+            check_random_init(sym, cfg.symbol)
         mod.init_params(initializer)
 
     opt_name, opt_params = optimizer_spec(cfg, batches_per_epoch, num_update)
@@ -935,6 +1058,53 @@ def _prepare_locked(cfg, manifest, sym, aux_logits, kv, kv_name, ctxs, rank, num
     return Session(cfg, manifest, mod, kv, kv_name, ctxs, rank, num_workers, model_dir, record, metrics_log,
                    aux_logits, batches_per_epoch, begin_epoch, num_update, opt_params["lr_scheduler"], opt_name,
                    lock)
+
+
+def start_params(cfg: TrainConfig) -> Path | None:
+    """autoport's ``PREFIX-0000.params`` of ``--symbol`` when it exists (the run starts from it)."""
+    path = Path(f"{cfg.symbol}-0000.params") if cfg.symbol else None
+    return path if path is not None and path.is_file() else None
+
+
+def initial_params(cfg: TrainConfig) -> Path | None:
+    """The params file a new run starts from: ``--pretrained``'s (if it exists), else :func:`start_params`."""
+    if cfg.resume:
+        return None
+    if cfg.pretrained:
+        path = Path(f"{cfg.pretrained}-{cfg.pretrained_epoch:04d}.params")
+        return path if path.is_file() else None
+    return start_params(cfg)
+
+
+def check_random_init(sym, prefix: str) -> None:
+    """Without ``PREFIX-0000.params`` every parameter must be one an initializer can make.
+
+    Raises:
+        TrainError: naming the frozen TF constants (``lr_mult`` 0) and the parameters of
+        kinds MXNet's initializers do not know.
+    """
+    attrs = sym.attr_dict()
+    names = [n for n in sym.list_arguments() + sym.list_auxiliary_states() if n not in ("data", LABEL_NAME)]
+    bad = [n for n in names if float(attrs.get(n, {}).get("__lr_mult__", 1.0)) == 0.0
+           or (not n.endswith(INIT_SUFFIXES) and "__init__" not in attrs.get(n, {}))]
+    if bad:
+        raise TrainError(f"--symbol {prefix}: {prefix}-0000.params not found, and these parameters cannot start "
+                         f"from random values (TF constants, or kinds no initializer knows): {short_list(bad)}; "
+                         f"autoport writes the params file next to the symbol")
+    log.info("--symbol %s: no %s-0000.params, every parameter starts from random values", prefix, prefix)
+
+
+def check_symbol_unchanged(sym, prefix: str, model_dir: Path, record: dict) -> None:
+    """On resume: ``--symbol`` still gives the training symbol the checkpoint saved.
+
+    Raises:
+        TrainError: ``PREFIX-symbol.json`` changed since the run started.
+    """
+    saved = record["epochs"][str(record["epoch"])]["symbol"]
+    if hashlib.sha256(sym.tojson().encode("utf-8")).hexdigest() != saved:
+        raise TrainError(f"--symbol {prefix}-symbol.json no longer gives the network this run trains "
+                         f"({model_dir / record['prefix']}-symbol.json): restore it (autoport writes the same "
+                         f"file again from the same network and options) or start a new run in another --model-dir")
 
 
 def run(session: Session) -> TrainResult:
@@ -1026,6 +1196,13 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 def _title(cfg: TrainConfig, manifest: Manifest, aux_logits: bool) -> str:
     _, h, w = manifest.data_shape
+    if cfg.symbol:
+        try:
+            name = json.loads(Path(f"{cfg.symbol}-report.json").read_text("utf-8"))["autoport"]["network"]
+        except (OSError, ValueError, KeyError, TypeError):
+            name = Path(cfg.symbol).name
+        return (f"{name} (autoport {Path(cfg.symbol).name}{', aux' if aux_logits else ''}) at {h}x{w}, "
+                f"{manifest.num_classes} classes, {cfg.optimizer} lr {cfg.lr:g}")
     variant = "full" if tuple(cfg.repeats) == irv2.DEFAULT_REPEATS else f"repeats {','.join(map(str, cfg.repeats))}"
     return (f"Inception-ResNet-v2 ({variant}{', aux' if aux_logits else ''}"
             f"{', align_feature_maps' if cfg.align_feature_maps else ''}) at {h}x{w}, "
