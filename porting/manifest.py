@@ -152,6 +152,19 @@ class Manifest:
         return self.path.parent
 
 
+def read_format_json(path: Path, expected_format: str, error: type[Exception], missing_hint: str) -> dict:
+    """A JSON file this project wrote, with its ``format`` tag checked; ``error`` names what is wrong."""
+    if not path.is_file():
+        raise error(f"{path} not found: {missing_hint}")
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise error(f"{path} is not valid JSON: {e}") from e
+    if record.get("format") != expected_format:
+        raise error(f"{path}: format {record.get('format')!r}, expected {expected_format!r}")
+    return record
+
+
 def load_manifest(path: str | os.PathLike, verify: str = "size") -> Manifest:
     """Read a manifest (or the ``manifest.json`` inside a directory) and check its files.
 
@@ -167,14 +180,8 @@ def load_manifest(path: str | os.PathLike, verify: str = "size") -> Manifest:
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST_NAME
-    if not path.is_file():
-        raise ManifestError(f"{path} not found: run `python -m porting.data` first (an interrupted run leaves none)")
-    try:
-        raw = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise ManifestError(f"{path} is not valid JSON: {e}") from e
-    if raw.get("format") != FORMAT:
-        raise ManifestError(f"{path}: format {raw.get('format')!r}, expected {FORMAT!r}")
+    raw = read_format_json(path, FORMAT, ManifestError,
+                           "run `python -m porting.data` first (an interrupted run leaves none)")
     if verify not in ("size", "hash", "none"):
         raise ValueError(f"verify must be 'size', 'hash' or 'none', got {verify!r}")
     root = path.parent

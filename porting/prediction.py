@@ -28,7 +28,7 @@ from porting import compat
 mx = compat.import_mx()
 
 from porting import imageproc, iterators  # noqa: E402
-from porting.manifest import Manifest, ManifestError, load_manifest, sha256_file  # noqa: E402
+from porting.manifest import Manifest, ManifestError, load_manifest, read_format_json, sha256_file  # noqa: E402
 from porting.training import (CHECKPOINT_NAME, DATA_COPY_DIR, FORMAT, checkpoint_paths, short_list,  # noqa: E402
                               TrainError, fit_report, load_params_file, param_shapes)
 from porting.training import LABEL_NAME as LABEL  # noqa: E402
@@ -66,17 +66,9 @@ class LoadedModel:
 
 
 def _record(model_dir: Path) -> dict:
-    path = model_dir / CHECKPOINT_NAME
-    if not path.is_file():
-        raise PredictError(f"{path} not found: {model_dir} is not a model directory written by porting.train "
-                           f"(or no epoch has completed yet)")
-    try:
-        record = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise PredictError(f"{path} is not valid JSON: {e}") from e
-    if record.get("format") != FORMAT:
-        raise PredictError(f"{path}: format {record.get('format')!r}, expected {FORMAT!r}")
-    return record
+    return read_format_json(model_dir / CHECKPOINT_NAME, FORMAT, PredictError,
+                            f"{model_dir} is not a model directory written by porting.train "
+                            "(or no epoch has completed yet)")
 
 
 def load_model_manifest(model_dir: Path, record: dict, manifest: str | Path | None = None) -> Manifest:

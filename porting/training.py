@@ -89,7 +89,7 @@ mx = compat.import_mx()  # a DMLC server or scheduler process serves here and ex
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
 from porting import iterators  # noqa: E402
 from porting.autoport import training as autoport_training  # noqa: E402  (MXNet only, no TF)
-from porting.manifest import (Manifest, ManifestError, atomic_write_bytes, atomic_write_text,  # noqa: E402
+from porting.manifest import (Manifest, ManifestError, atomic_write_bytes, atomic_write_text, read_format_json,  # noqa: E402
                               load_manifest, sha256_file)
 from porting.metrics_log import MetricsLog  # noqa: E402
 from porting.padding import PaddingError  # noqa: E402
@@ -643,14 +643,7 @@ def read_checkpoint(model_dir: str | Path, verify: bool = True) -> dict:
     """
     model_dir = Path(model_dir)
     path = model_dir / CHECKPOINT_NAME
-    if not path.is_file():
-        raise TrainError(f"{path} not found: no complete epoch in {model_dir} to resume from")
-    try:
-        record = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise TrainError(f"{path} is not valid JSON: {e}") from e
-    if record.get("format") != FORMAT:
-        raise TrainError(f"{path}: format {record.get('format')!r}, expected {FORMAT!r}")
+    record = read_format_json(path, FORMAT, TrainError, f"no complete epoch in {model_dir} to resume from")
     epoch = int(record["epoch"])
     files = record["epochs"][str(epoch)]
     for kind, p in checkpoint_paths(model_dir, record["prefix"], epoch).items() if verify else ():
