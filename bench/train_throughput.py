@@ -60,6 +60,7 @@ FRAMEWORKS = ("mxnet", "tensorflow")
 #: What is measured, in this order each round: MXNet with the library's own defaults
 #: (only with --mx-baseline), MXNet with porting.perf's settings, TensorFlow.
 RUNNERS = ("mxnet-defaults", "mxnet", "tensorflow")
+FOLDED_LABEL = "mxnet, scales folded"
 RUNNER_LABELS = {"mxnet-defaults": "mxnet (library defaults)", "mxnet": "mxnet", "tensorflow": "tensorflow"}
 NUM_CLASSES = 1001
 LR, MOMENTUM, WD, AUX_WEIGHT = 0.01, 0.9, 4e-5, 0.4
@@ -211,6 +212,8 @@ def ratios_of(mx: dict, tf: dict) -> dict:
               "infer_cpu_s_per_image": mx["infer_cpu_s_per_image"] / tf["infer_cpu_s_per_image"]}
     if mx.get("accel_mem_mb") and tf.get("accel_mem_mb"):
         ratios["accel_mem"] = mx["accel_mem_mb"] / tf["accel_mem_mb"]
+    if mx.get("infer_folded_ips"):
+        ratios["infer_folded_ips"] = mx["infer_folded_ips"] / tf["infer_ips"]
     return ratios
 
 
@@ -240,6 +243,10 @@ def summarize(cfg: BenchConfig, cost: dict, rounds: dict[str, list[dict]], peak_
         }
         run["train_peak_fraction"] = run["train_gflops"] / peak_gflops
         run["infer_peak_fraction"] = run["infer_gflops"] / peak_gflops
+        if all(r.get("infer_folded_ips") for r in results):
+            run["infer_folded_ips"] = max(r["infer_folded_ips"] for r in results)
+            run["infer_folded_gflops"] = run["infer_folded_ips"] * cost["infer_flops_per_image"] / 1e9
+            run["infer_folded_peak_fraction"] = run["infer_folded_gflops"] / peak_gflops
         runs[framework] = run
     ratios = ratios_of(runs["mxnet"], runs["tensorflow"]) if {"mxnet", "tensorflow"} <= set(runs) else {}
     entry = {"name": cfg.name, "network": cfg.describe(), "config": asdict(cfg), **cost, "runs": runs,
@@ -270,6 +277,9 @@ def table_rows(report: dict) -> list[list]:
                          f"{memory:.0f}" if memory else "--", f"{run['train_gflops']:.1f}",
                          f"{100 * run['train_peak_fraction']:.1f}%", f"{run['infer_gflops']:.1f}",
                          f"{100 * run['infer_peak_fraction']:.1f}%"])
+            if runner == "mxnet" and run.get("infer_folded_ips"):
+                rows.append([entry["network"], FOLDED_LABEL, "--", f"{run['infer_folded_ips']:.2f}", "--", "--", "--",
+                             f"{run['infer_folded_gflops']:.1f}", f"{100 * run['infer_folded_peak_fraction']:.1f}%"])
         for label, key in (("MXNet defaults/TF", "ratios_defaults"), ("MXNet/TF", "ratios")):
             ratios = entry.get(key)
             if not ratios:
@@ -278,6 +288,9 @@ def table_rows(report: dict) -> list[list]:
             rows.append([entry["network"], label, f"{ratios['train_ips']:.2f}x",
                          f"{ratios['infer_ips']:.2f}x", f"{memory:.2f}x" if memory else "--",
                          "--", "--", "--", "--"])
+            if key == "ratios" and ratios.get("infer_folded_ips"):
+                rows.append([entry["network"], f"{FOLDED_LABEL}/TF", "--", f"{ratios['infer_folded_ips']:.2f}x",
+                             "--", "--", "--", "--", "--"])
     return rows
 
 
@@ -293,7 +306,9 @@ def render(report: dict) -> str:
              f"{load['loadavg_end'][0]:.2f} on {load['cpus']} CPUs",
              tabulate(table_rows(report), headers=headers, tablefmt="simple", disable_numparse=True),
              "GFLOP/s: 2 x forward MACs (porting.cost) per image, x3 for a training step; "
-             "throughput: best of the rounds, warm-up excluded."]
+             "throughput: best of the rounds, warm-up excluded.",
+             f"'{FOLDED_LABEL}': inference with the residual scales folded into the up-projection "
+             "convolutions (porting.perf.fold_residual_scales)."]
     return "\n".join(lines) + "\n"
 
 
@@ -494,7 +509,7 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
 
     mx = compat.import_mx()
     from mx_impl import inception_resnet_v2 as irv2
-    from porting import training
+    from porting import perf, training
 
     rss_import = rss_mb()
     ctx = [mx.gpu(i) for i in gpus] if gpus else [mx.cpu()]
@@ -542,6 +557,21 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     infer_cpu: list[float] = []
     infer_times = timed(infer_step, cfg.infer_steps, infer_cpu)
 
+    # The serving variant: residual scales folded into the up-projections (porting.perf).
+    arg_params, aux_params = mod.get_params()
+    folded_sym, folded_params, folded = perf.fold_residual_scales(infer_sym, arg_params)
+    served = mx.mod.Module(folded_sym, data_names=["data"], label_names=None, context=ctx)
+    served.bind(data_shapes=[("data", data_shape)], for_training=False)
+    served.set_params(folded_params, aux_params, allow_extra=True)
+
+    def served_step():
+        served.forward(infer_batch, is_train=False)
+        for out in served.get_outputs():
+            out.wait_to_read()
+
+    timed(served_step, max(1, cfg.warmup))
+    folded_times = timed(served_step, cfg.infer_steps)
+
     a = mx.nd.random.normal(shape=(GEMM_N, GEMM_N), ctx=ctx[0])
     b = mx.nd.random.normal(shape=(GEMM_N, GEMM_N), ctx=ctx[0])
     gemm = gemm_gflops(lambda: mx.nd.dot(a, b).wait_to_read())
@@ -549,6 +579,7 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     return {"framework": "mxnet", "version": mx.__version__, "build_s": round(build_s, 2),
             "train_step_s": train_times, "infer_step_s": infer_times,
             "train_cpu_s": train_cpu, "infer_cpu_s": infer_cpu,
+            "infer_folded_step_s": folded_times, "folded_layers": len(folded),
             "rss_after_import_mb": rss_import, "rss_after_train_mb": rss_train, "accel_mem_mb": accel,
             "gemm_gflops": gemm if not gpus else None, "settings": mxnet_settings(mx)}
 
@@ -654,6 +685,8 @@ def child_main(args) -> int:
     # does not move it.
     result["train_ips"] = cfg.batch / statistics.median(result["train_step_s"])
     result["infer_ips"] = cfg.batch / statistics.median(result["infer_step_s"])
+    if result.get("infer_folded_step_s"):
+        result["infer_folded_ips"] = cfg.batch / statistics.median(result["infer_folded_step_s"])
     # CPU seconds per image (all threads): how much work a step is, whatever share of the
     # machine other processes left this one; the wall-clock numbers above depend on that share.
     result["train_cpu_s_per_image"] = sum(result["train_cpu_s"]) / (cfg.batch * len(result["train_cpu_s"]))

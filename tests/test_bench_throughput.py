@@ -79,7 +79,7 @@ def _fake_report(gpus=None, baseline=False):
         return {"train_ips": ips, "infer_ips": 3 * ips, "peak_rss_mb": 900.0, "rss_after_train_mb": 800.0,
                 "rss_after_import_mb": 300.0, "accel_mem_mb": 100.0 if gpus else None, "version": "x",
                 "build_s": 1.0, "settings": {}, "train_step_s": [1.0], "infer_step_s": [0.5],
-                "train_cpu_s_per_image": 0.5, "infer_cpu_s_per_image": 0.1,
+                "train_cpu_s_per_image": 0.5, "infer_cpu_s_per_image": 0.1, "infer_folded_ips": 4 * ips,
                 "gemm_gflops": 50.0}
 
     cfg = bench.QUICK
@@ -109,8 +109,10 @@ def test_table_has_a_row_per_framework_and_a_ratio_row():
     for header in bench.TABLE_HEADERS:
         assert header in text
     rows = bench.table_rows(report)
-    assert [row[1] for row in rows] == ["mxnet", "tensorflow", "MXNet/TF"]
-    assert rows[2][2] == "2.00x"
+    assert [row[1] for row in rows] == ["mxnet", bench.FOLDED_LABEL, "tensorflow", "MXNet/TF",
+                                        f"{bench.FOLDED_LABEL}/TF"]
+    assert rows[3][2] == "2.00x"  # MXNet's best round (4 img/s) over TF's (2)
+    assert rows[4][3] == "2.67x"  # folded inference 16 img/s over TF's 6
     gpu_text = bench.render(_fake_report(gpus="0"))
     assert "accel MB" in gpu_text
 
@@ -121,7 +123,8 @@ def test_baseline_rows_and_speedup():
     assert entry["speedup_over_defaults"]["train_ips"] == pytest.approx(4.0)
     assert entry["ratios_defaults"]["train_ips"] == pytest.approx(0.5)
     labels = [row[1] for row in bench.table_rows(report)]
-    assert labels == ["mxnet (library defaults)", "mxnet", "tensorflow", "MXNet defaults/TF", "MXNet/TF"]
+    assert labels == ["mxnet (library defaults)", "mxnet", bench.FOLDED_LABEL, "tensorflow", "MXNet defaults/TF",
+                      "MXNet/TF", f"{bench.FOLDED_LABEL}/TF"]
 
 
 @pytest.mark.slow
@@ -153,9 +156,13 @@ def test_quick_run_prints_the_table_and_writes_the_json(tmp_path):
         for key in ("train_ips", "infer_ips", "peak_rss_mb", "train_peak_rss_mb", "train_gflops", "infer_gflops"):
             assert run[key] > 0, (framework, key)
         assert run["peak_rss_mb"] >= run["train_peak_rss_mb"] >= run["rss_after_import_mb"] > 0
+        assert run["train_cpu_s_per_image"] > 0 and run["infer_cpu_s_per_image"] > 0
         (round_,) = run["rounds"]
         assert len(round_["train_step_s"]) == bench.QUICK.steps
         assert len(round_["infer_step_s"]) == bench.QUICK.infer_steps
-    assert set(entry["ratios"]) >= {"train_ips", "infer_ips", "train_peak_rss"}
+    assert entry["runs"]["mxnet"]["infer_folded_ips"] > 0
+    assert entry["runs"]["mxnet"]["rounds"][0]["folded_layers"] == 4  # one block of each kind + Block8
+    assert bench.FOLDED_LABEL in text
+    assert set(entry["ratios"]) >= {"train_ips", "infer_ips", "train_peak_rss", "infer_folded_ips"}
     assert all(value > 0 for value in entry["ratios"].values())
     assert not list(out.parent.glob(".*.tmp"))  # the atomic write left no temporary file
