@@ -66,7 +66,8 @@ def get_model(name: str) -> ModelSpec:
         raise UsageError(f"unknown model {name!r}. Available: {available()}") from None
 
 
-def _import_target(target: str):
+def import_target(target: str):
+    """The object named by 'package.module:attribute', imported on first use."""
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
@@ -74,7 +75,7 @@ def _import_target(target: str):
 
 def tf_builder(spec: ModelSpec):
     """The spec's TF builder as ``fn(images, num_classes, is_training=False)``."""
-    function = _import_target(spec.tf)
+    function = import_target(spec.tf)
 
     def build(images, num_classes, is_training=False):
         return function(images, num_classes, is_training=is_training, **spec.tf_kwargs)
@@ -85,7 +86,7 @@ def tf_builder(spec: ModelSpec):
 
 def mx_builder(spec: ModelSpec, size: tuple[int, int]):
     """The spec's MX builder as ``fn(num_classes)``, its pads derived for ``size``."""
-    function = _import_target(spec.mx)
+    function = import_target(spec.mx)
     return functools.partial(_call_mx, function, size, spec.mx_kwargs)
 
 

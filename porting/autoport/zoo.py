@@ -8,8 +8,9 @@ classes, parity tolerances and, where it cannot run, a ``skip`` with its reason.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
+
+from porting.models import import_target
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,6 @@ def get(name: str) -> ZooNet:
         raise UnknownNet(f"unknown network {name!r}. Available: {available()}") from None
 
 
-def _import(target: str):
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
 def builder(net: ZooNet | str):
     """The network as a TF builder ``fn(images, num_classes, is_training=False)``."""
     net = get(net) if isinstance(net, str) else net
@@ -121,8 +117,8 @@ def _build(net: ZooNet, images, num_classes, is_training=False):
     from porting import compat
 
     slim = compat.import_slim()
-    function = _import(net.builder)
+    function = import_target(net.builder)
     if net.arg_scope is None:
         return function(images, num_classes, is_training=is_training, **net.kwargs)
-    with slim.arg_scope(_import(net.arg_scope)()):
+    with slim.arg_scope(import_target(net.arg_scope)()):
         return function(images, num_classes, is_training=is_training, **net.kwargs)
