@@ -39,6 +39,9 @@ class CompareResult:
     findings: list = field(default_factory=list)  # lint findings (porting.lint)
     numeric: dict | None = None  # numeric parity summary (porting.parity)
     timings: dict = field(default_factory=dict)
+    #: Parameter counts the frameworks themselves report ({"tf": trainable variables,
+    #: "mx": learnable arguments}), to check the report's per-layer cost columns against.
+    framework_params: dict = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -190,7 +193,9 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
                      f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
     result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                            rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
-                           mx_graph=mx_graph, pairs=pairs, timings=timings)
+                           mx_graph=mx_graph, pairs=pairs, timings=timings,
+                           framework_params={"tf": tf_side.trainable_parameter_count(tf_graph),
+                                             "mx": mx_side.learnable_parameter_count(mx_graph)})
     result.spec = spec if spec is not None and not tf else None  # the lint reads its nominal size and options
     if lint:
         _run_lint(result)

@@ -32,7 +32,7 @@ different total. Conventions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from porting.records import Kind, LayerRecord
 
@@ -213,12 +213,15 @@ class CostColumns:
         tf: totals over every TF record; mx: over every MX record.
         disagree: indexes of rows whose TF and MX records cost differently (a port
             that adds, drops or resizes a parameter or a product).
+        mx_rows: the MX record's ``(params, macs)`` per row (``None`` without one), to
+            show both sides where they disagree.
     """
 
     rows: list[tuple[int | None, int | None]]
     tf: Totals
     mx: Totals
     disagree: tuple[int, ...] = ()
+    mx_rows: list[tuple[int, int] | None] = field(default_factory=list)
 
     @property
     def agree(self) -> bool:
@@ -232,16 +235,18 @@ def cost_columns(result) -> CostColumns:
     tf_costs = {record.name: layer_cost(record) for record in tf_records}
     mx_costs = {record.name: layer_cost(record) for record in mx_records}
     cells: list[tuple[int | None, int | None]] = []
+    mx_cells: list[tuple[int, int] | None] = []
     disagree = []
     for index, row in enumerate(result.rows):
         tf_cost = tf_costs.get(row.tf.name) if row.tf is not None else None
         mx_cost = mx_costs.get(row.mx.name) if row.mx is not None else None
         chosen = tf_cost or mx_cost
         cells.append((chosen.params, chosen.macs) if chosen is not None else (None, None))
+        mx_cells.append((mx_cost.params, mx_cost.macs) if mx_cost is not None else None)
         if tf_cost is not None and mx_cost is not None and \
                 (tf_cost.params, tf_cost.macs) != (mx_cost.params, mx_cost.macs):
             disagree.append(index)
-    return CostColumns(cells, totals(tf_costs.values()), totals(mx_costs.values()), tuple(disagree))
+    return CostColumns(cells, totals(tf_costs.values()), totals(mx_costs.values()), tuple(disagree), mx_cells)
 
 
 def human(count: int | float | None, unit: str = "") -> str:

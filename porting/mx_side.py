@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from dataclasses import dataclass, field
 
 from porting import compat
@@ -60,6 +61,25 @@ def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batc
     else:
         symbol = build_symbol(builder_or_symbol, num_classes)
     return records_from_symbol(symbol, (batch, 3, size[0], size[1]))
+
+
+def learnable_parameter_count(graph: MxGraph) -> int:
+    """Elements of the symbol's learnable arguments, counted as slim counts trainable variables.
+
+    Every argument except the inputs (``data``, names ending in ``label``), arguments
+    frozen with ``lr_mult`` 0, and the gammas that BatchNorm pins at 1 (``fix_gamma``,
+    MXNet's default), which the framework creates but never updates.
+    """
+    entries = graph.nodes
+    skipped = {"data"}
+    for entry in entries:
+        attrs = entry.get("attrs") or entry.get("attr") or {}
+        if entry["op"] == "null" and float(_parse(str(attrs.get("__lr_mult__", "1")))) == 0.0:
+            skipped.add(entry["name"])
+        if entry["op"] == "BatchNorm" and _flag(attrs, "fix_gamma", True) and len(entry["inputs"]) > 1:
+            skipped.add(entries[entry["inputs"][1][0]]["name"])
+    return sum(math.prod(int(dim) for dim in shape) for name, shape in graph.arg_shapes.items()
+               if shape is not None and name not in skipped and not name.endswith("label"))
 
 
 def _parse(value: str):

@@ -20,8 +20,9 @@ processes, OpenMP threads wait for each other at every barrier, so more threads 
 slower there; export ``OMP_NUM_THREADS`` to override.
 
 :func:`apply_mxnet_cpu_env` sets it without overriding anything the user exported;
-call it before anything imports MXNet (``porting.compat.import_mx``). CPU operators
-only; GPU kernels are unaffected.
+``porting.compat.import_mx()`` calls it just before MXNet loads, so every entry point
+(compare, train, predict, autoport) runs with it. CPU operators only; GPU kernels are
+unaffected.
 """
 from __future__ import annotations
 
@@ -77,7 +78,22 @@ def apply_mxnet_cpu_env(environ=None) -> dict[str, str]:
         if key not in environ:
             environ[key] = value
             applied[key] = value
+    if environ is os.environ:
+        _APPLIED_HERE.update(applied)
     return applied
+
+
+#: What :func:`apply_mxnet_cpu_env` set in this process's own environment.
+_APPLIED_HERE: dict[str, str] = {}
+
+
+def environ_without_applied() -> dict[str, str]:
+    """``os.environ`` as the user exported it: without the settings this process applied.
+
+    For child processes that must not inherit them (a TensorFlow measurement, or
+    MXNet with the library's defaults).
+    """
+    return {key: value for key, value in os.environ.items() if _APPLIED_HERE.get(key) != value}
 
 
 def fold_residual_scales(symbol, arg_params: dict):

@@ -1,6 +1,9 @@
 """Render a comparison: text (tabulate), Markdown and JSON of the same rows, and bug reports.
 
 Rows are data (``diff.LayerDiff``); this module only renders them. Empty cells show ``--``.
+Every per-layer table carries each layer's trainable parameters and forward multiply-adds
+per image (``porting.cost``), with the totals of both sides and the parameter counts the
+frameworks themselves report (TF trainable variables, MXNet learnable arguments).
 """
 from __future__ import annotations
 
@@ -12,13 +15,32 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from porting.cost import CostColumns, cost_columns, human
 from porting.diff import LayerDiff, Status, verdict_line
 from porting.records import format_shape
 
-HEADERS = ["#", "TF layer", "TF op", "TF output (NCHW)", "MX layer", "MX op", "MX output", "status", "note"]
+HEADERS = ["#", "TF layer", "TF op", "TF output (NCHW)", "MX layer", "MX op", "MX output", "params", "MACs",
+           "status", "note"]
 
 
-def _cells(row: LayerDiff, width: int | None) -> list:
+def _params(count: int | None) -> str:
+    return "--" if count is None else f"{count:,}"
+
+
+def _cost_cells(columns: CostColumns, position: int) -> list[str]:
+    """'params', 'MACs' of one row; where the sides differ, the MX value follows in brackets."""
+    params, macs = columns.rows[position]
+    cells = [_params(params), human(macs)]
+    if position in columns.disagree:
+        mx_params, mx_macs = columns.mx_rows[position]
+        if mx_params != params:
+            cells[0] += f" (MX {mx_params:,})"
+        if mx_macs != macs:
+            cells[1] += f" (MX {human(mx_macs)})"
+    return cells
+
+
+def _cells(row: LayerDiff, width: int | None, cost: list[str]) -> list:
     def cut(text: str) -> str:
         if width is None or len(text) <= width:
             return text
@@ -29,11 +51,46 @@ def _cells(row: LayerDiff, width: int | None) -> list:
             format_shape(row.tf.shape) if row.tf else "--",
             cut(row.mx.name) if row.mx else "--", row.mx.op if row.mx else "--",
             format_shape(row.mx.shape) if row.mx else "--",
-            row.status.value, row.note or "--"]
+            *cost, row.status.value, row.note or "--"]
 
 
-def select(rows: list[LayerDiff], only_problems: bool) -> list[LayerDiff]:
-    return [row for row in rows if row.status != Status.MATCH] if only_problems else rows
+def _total_rows(columns: CostColumns) -> list[list]:
+    """The totals under the table: one row, or one per side when they differ."""
+    def row(label, totals):
+        return ["", label, "", "", "", "", "", _params(totals.params), human(totals.macs), "", ""]
+
+    if (columns.tf.params, columns.tf.macs) == (columns.mx.params, columns.mx.macs):
+        return [row("total", columns.tf)]
+    return [row("total TF", columns.tf), row("total MX", columns.mx)]
+
+
+def _table(result, only_problems: bool, width: int | None) -> list[list]:
+    """The per-layer rows (all, or only the problems) with their cost cells, then the totals."""
+    columns = cost_columns(result)
+    table = [_cells(row, width, _cost_cells(columns, position))
+             for position, row in enumerate(result.rows) if not only_problems or row.status != Status.MATCH]
+    return table + _total_rows(columns)
+
+
+def cost_line(result) -> str:
+    """One line: both sides' totals and whether they equal the frameworks' own parameter counts."""
+    columns = cost_columns(result)
+    tf, mx = columns.tf, columns.mx
+    if (tf.params, tf.macs, tf.moving) == (mx.params, mx.macs, mx.moving):
+        line = (f"cost: {tf.params:,} trainable parameters, {tf.moving:,} moving statistics, "
+                f"{human(tf.macs)} multiply-adds per image (forward)")
+    else:
+        rows = ", ".join(str(result.rows[i].index) for i in columns.disagree) or "none"
+        line = (f"cost differs: TF {tf.params:,} parameters / {human(tf.macs)} MACs, "
+                f"MX {mx.params:,} parameters / {human(mx.macs)} MACs (rows {rows})")
+    checks = []
+    for side, label, counted in (("tf", "TF trainable variables", tf.params),
+                                 ("mx", "MXNet learnable arguments", mx.params)):
+        reported = result.framework_params.get(side) if getattr(result, "framework_params", None) else None
+        if reported is not None:
+            checks.append(f"{label} {reported:,}" + ("" if reported == counted else
+                                                        f" != {counted:,} counted from the layers"))
+    return line + ("; " + ", ".join(checks) if checks else "")
 
 
 def render_text(result, only_problems: bool = False, end_points: bool = False) -> str:
@@ -43,9 +100,9 @@ def render_text(result, only_problems: bool = False, end_points: bool = False) -
         table = [[e["name"], format_shape(e["tf"]), format_shape(e["mx"]), e["status"]] for e in result.end_points]
         lines.append(tabulate(table, headers=["end point", "TF (NCHW)", "MXNet", "status"], tablefmt="simple"))
     else:
-        rows = select(result.rows, only_problems)
-        lines.append(tabulate([_cells(row, 60) for row in rows], headers=HEADERS, tablefmt="simple",
+        lines.append(tabulate(_table(result, only_problems, 60), headers=HEADERS, tablefmt="simple",
                               disable_numparse=True))
+        lines.append(cost_line(result))
     lines.extend(result.extra_text_sections())
     lines.append(result.verdict_line())
     return "\n".join(lines) + "\n"
@@ -58,9 +115,9 @@ def render_markdown(result, only_problems: bool = False, end_points: bool = Fals
         table = [[e["name"], format_shape(e["tf"]), format_shape(e["mx"]), e["status"]] for e in result.end_points]
         lines.append(tabulate(table, headers=["end point", "TF (NCHW)", "MXNet", "status"], tablefmt="github"))
     else:
-        rows = select(result.rows, only_problems)
-        table = [[str(c).replace("|", "\\|") for c in _cells(row, None)] for row in rows]
+        table = [[str(c).replace("|", "\\|") for c in cells] for cells in _table(result, only_problems, None)]
         lines.append(tabulate(table, headers=HEADERS, tablefmt="github", disable_numparse=True))
+        lines.extend(["", cost_line(result)])
     lines.extend(result.extra_markdown_sections())
     return "\n".join(lines) + "\n"
 
@@ -76,10 +133,22 @@ def row_json(row: LayerDiff) -> dict:
 
 def render_json(result, only_problems: bool = False) -> str:
     """``{"verdict", "summary", "rows": [...], "end_points", "findings", ...}``."""
+    columns = cost_columns(result)
+    rows = []
+    for position, row in enumerate(result.rows):
+        if only_problems and row.status == Status.MATCH:
+            continue
+        data = row_json(row)
+        data["params"], data["macs"] = columns.rows[position]
+        if position in columns.disagree:
+            data["mx_params"], data["mx_macs"] = columns.mx_rows[position]
+        rows.append(data)
     document = {"title": result.title, "verdict": result.summary()["verdict"], "summary": result.summary(),
-                "verdict_line": result.verdict_line(),
-                "rows": [row_json(row) for row in select(result.rows, only_problems)],
-                "end_points": result.end_points}
+                "verdict_line": result.verdict_line(), "rows": rows, "end_points": result.end_points,
+                "cost": {"tf": columns.tf.as_dict(), "mx": columns.mx.as_dict(), "agree": columns.agree,
+                         "disagree_rows": [result.rows[i].index for i in columns.disagree],
+                         "framework_params": dict(getattr(result, "framework_params", {}) or {}),
+                         "line": cost_line(result)}}
     document.update(result.extra_json())
     return json.dumps(document, indent=1, sort_keys=False, default=_json_default) + "\n"
 

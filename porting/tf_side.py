@@ -86,6 +86,12 @@ def read_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1,
     return TfGraph(graph, images, logits, end_points, records, tensors, end_point_records, mode)
 
 
+def trainable_parameter_count(graph: TfGraph) -> int:
+    """Elements of the graph's trainable variables (what slim's model summary counts)."""
+    variables = graph.graph.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
+    return sum(int(np.prod(variable.shape.as_list())) for variable in variables)
+
+
 def _is_float(tensor) -> bool:
     return tensor.dtype.base_dtype.is_floating
 

@@ -197,11 +197,17 @@ def test_markdown_renders_the_same_rows(builders, capsys):
     assert out.startswith("# porting compare: ")
     assert f"**{document['verdict_line']}**" in out
     rows_part = out.split("\n## ", 1)[0]  # later sections (lint findings) have tables of their own
-    table = [line for line in rows_part.splitlines() if line.startswith("| ") and not line.startswith("| #")]
-    assert len(table) == document["summary"]["rows"]
-    for line, row in zip(table, document["rows"]):
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert cells[0] == str(row["index"]) and cells[7] == row["status"]
+    table = [[cell.strip() for cell in line.strip("|").split("|")]
+             for line in rows_part.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    totals = [cells for cells in table if cells[1].startswith("total")]
+    rows = [cells for cells in table if not cells[1].startswith("total")]
+    assert len(rows) == document["summary"]["rows"]
+    for cells, row in zip(rows, document["rows"]):
+        assert cells[0] == str(row["index"]) and cells[9] == row["status"]
+        assert cells[7].split(" ")[0] == ("--" if row["params"] is None else f"{row['params']:,}")
+    tf_total = f"{document['cost']['tf']['params']:,}"
+    assert [cells[7] for cells in totals] == ([tf_total] if document["cost"]["agree"] else
+                                              [tf_total, f"{document['cost']['mx']['params']:,}"])
 
 
 def test_only_problems_text(builders, capsys):

@@ -8,6 +8,8 @@ few layers' multiply-adds against arithmetic written out here.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from porting.cost import (LayerCost, conv_macs, conv_weights, cost_columns, human, layer_cost, layer_costs,
@@ -227,3 +229,85 @@ def test_cost_columns_align_with_the_report_rows(irv2_result):
     assert columns.rows[first_conv] == (864 + 32, 19_181_664)
     data_row = next(i for i, row in enumerate(irv2_result.rows) if row.tf is not None and row.tf.kind == Kind.INPUT)
     assert columns.rows[data_row] == (0, 0)
+
+
+# --------------------------------------------------------------------------- the report's columns
+
+@pytest.mark.slow
+def test_irv2_report_shows_cost_columns_totals_and_the_framework_counts(irv2_result):
+    assert irv2_result.framework_params == {"tf": IRV2_PARAMS, "mx": IRV2_PARAMS}
+    text = irv2_result.report("text")
+    header = next(line for line in text.splitlines() if line.startswith("#"))
+    assert "params" in header and "MACs" in header
+    total = next(line for line in text.splitlines() if line.split()[:1] == ["total"])
+    assert f"{IRV2_PARAMS:,}" in total and human(IRV2_MACS_299) in total
+    assert (f"cost: {IRV2_PARAMS:,} trainable parameters, {IRV2_MOVING:,} moving statistics, "
+            f"{human(IRV2_MACS_299)} multiply-adds per image (forward); TF trainable variables {IRV2_PARAMS:,}, "
+            f"MXNet learnable arguments {IRV2_PARAMS:,}") in text
+    conv = next(line for line in text.splitlines() if "InceptionResnetV2/Conv2d_1a_3x3 " in line)
+    assert " 896 " in conv and human(19_181_664) in conv
+    markdown = irv2_result.report("markdown")
+    total_cells = next([cell.strip() for cell in line.split("|")] for line in markdown.splitlines()
+                       if "| total " in line)
+    assert f"{IRV2_PARAMS:,}" in total_cells and human(IRV2_MACS_299) in total_cells
+    assert f"TF trainable variables {IRV2_PARAMS:,}" in markdown
+
+    document = json.loads(irv2_result.report("json"))
+    assert document["cost"]["tf"]["params"] == document["cost"]["mx"]["params"] == IRV2_PARAMS
+    assert document["cost"]["tf"]["macs"] == IRV2_MACS_299 and document["cost"]["agree"] is True
+    assert document["cost"]["framework_params"] == {"tf": IRV2_PARAMS, "mx": IRV2_PARAMS}
+    assert sum(row["params"] or 0 for row in document["rows"]) == IRV2_PARAMS
+    assert sum(row["macs"] or 0 for row in document["rows"]) == IRV2_MACS_299
+
+
+def _tiny_pair(*, mx_bias: bool, fix_gamma: bool = True):
+    """slim conv 3x3x3x4 + batch norm (no gamma), and an MX twin that may add a bias or a gamma."""
+    from porting import compat
+
+    tf, slim, mx = compat.import_tf(), compat.import_slim(), compat.import_mx()
+
+    def tf_fn(images, num_classes, is_training=False):
+        net = slim.conv2d(images, 4, 3, normalizer_fn=slim.batch_norm,
+                          normalizer_params={"is_training": is_training, "epsilon": 1e-3}, scope="conv")
+        return net, {"conv": net}
+
+    def mx_fn(num_classes):
+        net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=4, kernel=(3, 3), pad=(1, 1),
+                                 no_bias=not mx_bias, name="conv")
+        net = mx.sym.BatchNorm(net, eps=1e-3, momentum=0.9997, fix_gamma=fix_gamma, name="conv/BatchNorm")
+        return mx.sym.Activation(net, act_type="relu", name="conv/Relu")
+
+    return tf_fn, mx_fn
+
+
+def test_an_extra_mx_bias_shows_in_the_row_the_totals_and_the_json():
+    from porting.compare import verify
+
+    tf_fn, mx_fn = _tiny_pair(mx_bias=True)
+    result = verify(tf=tf_fn, mx=mx_fn, size=8, classes=4, lint=False)
+    weights_and_beta = 3 * 3 * 3 * 4 + 4
+    assert result.framework_params == {"tf": weights_and_beta, "mx": weights_and_beta + 4}
+    columns = cost_columns(result)
+    assert not columns.agree and len(columns.disagree) == 1
+    text = result.report("text")
+    assert f"{weights_and_beta} (MX {weights_and_beta + 4})" in text
+    assert [line.split()[:3] for line in text.splitlines() if line.split()[:1] == ["total"]] == \
+        [["total", "TF", str(weights_and_beta)], ["total", "MX", str(weights_and_beta + 4)]]
+    assert "cost differs: TF 112 parameters" in text and "MX 116 parameters" in text
+    document = json.loads(result.report("json"))
+    row = next(row for row in document["rows"] if row.get("mx_params") is not None)
+    assert (row["params"], row["mx_params"]) == (weights_and_beta, weights_and_beta + 4)
+    assert document["cost"]["disagree_rows"] == [row["index"]] and document["cost"]["agree"] is False
+
+
+def test_learnable_arguments_skip_fixed_gammas_and_inputs_but_count_a_learned_gamma():
+    from porting.compare import verify
+
+    tf_fn, fixed = _tiny_pair(mx_bias=False)
+    result = verify(tf=tf_fn, mx=fixed, size=8, classes=4, lint=False)
+    assert result.framework_params["mx"] == result.framework_params["tf"] == 3 * 3 * 3 * 4 + 4
+    assert "conv/BatchNorm_gamma" in result.mx_graph.arg_shapes  # MXNet creates it even when fixed
+    _, learned = _tiny_pair(mx_bias=False, fix_gamma=False)
+    result = verify(tf=tf_fn, mx=learned, size=8, classes=4, lint=False)
+    assert result.framework_params["mx"] == 3 * 3 * 3 * 4 + 4 + 4
+    assert cost_columns(result).mx.params == result.framework_params["mx"]  # the cost model counts it too

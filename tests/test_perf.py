@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -125,3 +126,38 @@ def test_fold_on_the_port_keeps_its_outputs():
         outputs.append([out.asnumpy() for out in executor.forward(is_train=False)])
     for expected, got in zip(*outputs):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+_COUNT_OPENMP_WORKERS = """
+import os, psutil
+from porting import compat
+mx = compat.import_mx()
+x, w = mx.nd.ones((4, 32, 28, 28)), mx.nd.ones((32, 32, 3, 3))
+x.wait_to_read(); w.wait_to_read()
+before = psutil.Process().num_threads()
+for _ in range(3):
+    mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=32, no_bias=True, pad=(1, 1)).wait_to_read()
+print(os.environ.get("OMP_NUM_THREADS"), psutil.Process().num_threads() - before)
+"""
+
+
+def _openmp_workers(**env_changes) -> tuple[str, int]:
+    """(OMP_NUM_THREADS as MXNet loaded with it, threads a conv added) in a fresh interpreter."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PORTING_MXNET_LIBRARY_THREADS")}
+    env.update(env_changes)
+    done = subprocess.run([sys.executable, "-c", _COUNT_OPENMP_WORKERS], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    value, added = done.stdout.strip().splitlines()[-1].split()
+    return value, int(added)
+
+
+def test_import_mx_loads_mxnet_with_one_openmp_thread_per_core():
+    """Not only the variable: MXNet's conv really runs on that many OpenMP threads."""
+    ours = perf.mxnet_cpu_env()["OMP_NUM_THREADS"]
+    assert _openmp_workers() == (ours, int(ours) - 1)  # the calling thread is the first of the team
+    assert _openmp_workers(OMP_NUM_THREADS="3") == ("3", 2)  # the user's export wins
+    value, added = _openmp_workers(PORTING_MXNET_LIBRARY_THREADS="1")  # the library's own default
+    assert value == "None"
+    if perf.usable_cores() == 2 and perf.threads_per_core() == 1:  # this project's machines
+        assert added == 0  # MXNet 1.9.1 alone: half the cores, one thread

@@ -54,6 +54,9 @@ def test_predict_scores_equal_module_scores_on_the_validation_records(model, pre
     theirs = mod.get_outputs()[0].asnumpy()
 
     assert ours.shape == (n, 10)
+    # The predictor serves with the residual scales folded into the up-projections (porting.perf):
+    # one per residual block (repeats 1/1/1: Repeat, Repeat_1, Repeat_2, and the last Block8, scale 1.0).
+    assert sorted(name.split("/")[1] for name in predictor.folded) == ["Block8", "Repeat", "Repeat_1", "Repeat_2"]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
     labels = [y for _, y in _val_files(digits_data, n)]
     np.testing.assert_array_equal(batch.label[0].asnumpy().astype(int), labels)

@@ -63,12 +63,20 @@ def test_golden_reports_agree_and_add_up():
     assert all(row["status"] == "match" for row in document["rows"])
     assert document["verdict_line"] == f"PASSED | {summary['rows']}/{summary['rows']} layers match"
     assert f"**{document['verdict_line']}**" in markdown
-    rows = _markdown_rows(markdown)
+    *rows, total = _markdown_rows(markdown)
     assert len(rows) == summary["rows"]
     for cells, row in zip(rows, document["rows"]):
         assert cells[0] == str(row["index"])
         assert cells[1] == row["tf"]["name"] and cells[4] == row["mx"]["name"]
-        assert cells[7] == row["status"]
+        assert cells[7] == f"{row['params']:,}" and cells[9] == row["status"]
+    # The totals row and the cost block add up the per-layer columns; the frameworks agree.
+    cost = document["cost"]
+    assert total[1] == "total" and total[7] == f"{cost['tf']['params']:,}"
+    assert cost["tf"] == cost["mx"] and cost["agree"] and cost["disagree_rows"] == []
+    assert sum(row["params"] for row in document["rows"]) == cost["tf"]["params"]
+    assert sum(row["macs"] for row in document["rows"]) == cost["tf"]["macs"]
+    assert cost["framework_params"] == {"tf": cost["tf"]["params"], "mx": cost["tf"]["params"]}
+    assert cost["line"] in markdown
     assert all(end_point["status"] == "match" for end_point in document["end_points"])
     for text in (markdown, GOLDEN["json"].read_text()):
         assert str(ROOT) not in text and "/tmp/" not in text  # no machine-specific paths
