@@ -4,10 +4,12 @@ Each setting runs in its own subprocess (a process's peak RSS never goes down, a
 MXNet reads the variable when the executor is bound): bind Inception-ResNet-v2 for
 training at a fixed batch, run warm-up steps, then time ``forward_backward + update``.
 The parent samples the child's RSS with psutil; the child also reports its own
-``ru_maxrss`` (the kernel's exact peak). Prints a Markdown table.
+``ru_maxrss`` (the kernel's exact peak). Prints a table with the on/off ratios and
+writes ``reports/bench/mirror_memory.json`` (atomically).
 
     .venv/bin/python bench/mirror_memory.py                      # reduced net, 75x75, batch 16
-    .venv/bin/python bench/mirror_memory.py --batch 32 --steps 5 --repeats 1,1,1
+    .venv/bin/python bench/mirror_memory.py --batch 32 --size 149 --steps 5
+    .venv/bin/python bench/mirror_memory.py --quick              # smoke test (tests/test_bench_mirror.py)
 
 With mirroring, MXNet 1.x recomputes in backward the outputs of cheap operators
 (activations, pooling, elementwise, ...) instead of keeping them; convolution,
@@ -26,11 +28,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # porting (no framework is imported by the parent)
+DEFAULT_OUT = REPO / "reports" / "bench" / "mirror_memory.json"
+#: --quick: one block of each kind, the smallest aligned input, a tiny batch, one timed step.
+QUICK = {"batch": 4, "size": 43, "repeats": (1, 1, 1), "steps": 1, "warmup": 1}
+TABLE_HEADERS = ["MXNET_BACKWARD_DO_MIRROR", "executor plan MB", "peak RSS MiB (ru_maxrss)",
+                 "peak RSS MiB (sampled)", "GPU in use MiB", "samples/s"]
 
 
 def child(args) -> None:
     os.environ["MXNET_BACKWARD_DO_MIRROR"] = "1" if args.mirror else "0"
-    sys.path.insert(0, str(REPO))
     from porting import compat
 
     mx = compat.import_mx()
@@ -94,6 +101,33 @@ def measure(args, mirror: bool) -> dict:
     return result
 
 
+def _cell(value, fmt: str = "{:.0f}") -> str:
+    return "--" if value is None else fmt.format(value)
+
+
+def render(report: dict) -> str:
+    """The table: one row per setting, then the on/off ratios."""
+    from tabulate import tabulate
+
+    rows = []
+    for key in ("off", "on"):
+        r = report["runs"][key]
+        rows.append([key, _cell(r["planned_mb"]), _cell(r["ru_maxrss_mib"]), _cell(r["sampled_peak_rss_mib"]),
+                     _cell(r["gpu_used_mib"]), _cell(r["samples_per_s"], "{:.2f}")])
+    ratio = report["on_over_off"]
+    rows.append(["on/off", _cell(ratio["planned_mb"], "{:.3f}x"), _cell(ratio["ru_maxrss_mib"], "{:.3f}x"),
+                 _cell(ratio["sampled_peak_rss_mib"], "{:.3f}x"), _cell(ratio["gpu_used_mib"], "{:.3f}x"),
+                 _cell(ratio["samples_per_s"], "{:.3f}x")])
+    c = report["config"]
+    title = (f"mirror_memory: Inception-ResNet-v2 repeats {tuple(c['repeats'])}, input {c['size']}x{c['size']}, "
+             f"batch {c['batch']}, {c['steps']} timed steps ({report['device']})")
+    return title + "\n" + tabulate(rows, headers=TABLE_HEADERS, tablefmt="simple", disable_numparse=True) + "\n"
+
+
+def _ratio(on, off):
+    return None if on is None or not off else on / off
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=16)
@@ -102,28 +136,47 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--gpus", help="GPU numbers as for porting.train (default: CPU); adds GPU memory in use")
+    p.add_argument("--quick", action="store_true", help="smoke test: tiny input and batch, one timed step")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON report (default reports/bench/mirror_memory.json)")
     p.add_argument("--mirror", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     named = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
-    args.repeats = named.get(args.repeats) or tuple(int(v) for v in args.repeats.split(","))
+    try:
+        args.repeats = named.get(args.repeats) or tuple(int(v) for v in args.repeats.split(","))
+    except ValueError:
+        print(f"error: --repeats must be full, reduced or A,B,C (three integers), got {args.repeats!r}",
+              file=sys.stderr)
+        return 2
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
+    for flag in ("batch", "size", "steps"):
+        if getattr(args, flag) < 1:
+            print(f"error: --{flag} must be a positive integer, got {getattr(args, flag)}", file=sys.stderr)
+            return 2
     if args.child:
         child(args)
         return 0
-    rows = {m: measure(args, m) for m in (False, True)}
-    where = f"GPU {args.gpus}" if args.gpus else "CPU"
-    print(f"Inception-ResNet-v2 repeats {args.repeats}, input {args.size}x{args.size}, batch {args.batch}, "
-          f"{args.steps} timed steps ({where})\n")
-    print("| MXNET_BACKWARD_DO_MIRROR | executor plan | peak RSS (ru_maxrss) | peak RSS (sampled) | GPU in use | samples/s |")
-    print("|---|---|---|---|---|---|")
-    for m, r in rows.items():
-        gpu = "--" if r["gpu_used_mib"] is None else f"{r['gpu_used_mib']:.0f} MiB"
-        print(f"| {int(m)} | {r['planned_mb']} MB | {r['ru_maxrss_mib']:.0f} MiB | {r['sampled_peak_rss_mib']:.0f} MiB | "
-              f"{gpu} | {r['samples_per_s']:.2f} |")
-    off, on = rows[False], rows[True]
-    print(f"\nmirroring: peak RSS {on['ru_maxrss_mib'] - off['ru_maxrss_mib']:+.0f} MiB "
-          f"({(on['ru_maxrss_mib'] / off['ru_maxrss_mib'] - 1) * 100:+.1f}%), "
-          f"speed {(on['samples_per_s'] / off['samples_per_s'] - 1) * 100:+.1f}%")
+    runs = {"off": measure(args, False), "on": measure(args, True)}
+    report = {
+        "format": "porting-bench-mirror-memory/1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": bool(args.quick),
+        "device": f"GPU {args.gpus}" if args.gpus else "CPU",
+        "config": {"batch": args.batch, "size": args.size, "repeats": list(args.repeats), "steps": args.steps,
+                   "warmup": args.warmup},
+        "runs": runs,
+        "on_over_off": {key: _ratio(runs["on"][key], runs["off"][key])
+                        for key in ("planned_mb", "ru_maxrss_mib", "sampled_peak_rss_mib", "gpu_used_mib",
+                                    "samples_per_s")},
+    }
+    report["table"] = render(report)
+    sys.stdout.write(report["table"])
+    from porting.report import atomic_write
+
+    atomic_write(Path(args.out), json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 

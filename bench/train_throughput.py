@@ -45,7 +45,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +52,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from porting.report import atomic_write  # noqa: E402  (no framework import)
 
 FORMAT = "porting.bench.train_throughput/1"
 DEFAULT_OUT = ROOT / "reports" / "bench" / "train_throughput.json"
@@ -313,18 +314,6 @@ def render(report: dict) -> str:
              f"'{FOLDED_LABEL}': inference with the residual scales folded into the up-projection "
              "convolutions (porting.perf.fold_residual_scales)."]
     return "\n".join(lines) + "\n"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def parse_gpus(text: str | None) -> list[int]:
