@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import UsageError, parse_repeats, settle  # noqa: E402
 from porting.report import atomic_write  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = ROOT / "reports" / "bench" / "layer_times.json"
@@ -299,20 +300,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.repeats = NAMED_REPEATS.get(args.repeats) or tuple(int(v) for v in args.repeats.split(","))
-        if len(args.repeats) != 3:
-            raise ValueError
-    except ValueError:
-        print(f"error: --repeats must be full, reduced or A,B,C (three integers), got {args.repeats!r}",
-              file=sys.stderr)
+        args.repeats = parse_repeats(args.repeats, NAMED_REPEATS)
+        settle(args, QUICK, ("size", "batch", "steps", "top"))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.quick:
-        for key, value in QUICK.items():
-            setattr(args, key, value)
-    for flag in ("size", "batch", "steps", "top"):
-        if getattr(args, flag) < 1:
-            print(f"error: --{flag} must be a positive integer, got {getattr(args, flag)}", file=sys.stderr)
-            return 2
     if args.child:
         return child_main(args)
     try:

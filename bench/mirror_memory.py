@@ -29,7 +29,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # porting (no framework is imported by the parent)
+from bench.common import UsageError, parse_repeats, settle  # noqa: E402
+from porting.report import atomic_write  # noqa: E402  (no framework import)
+
 DEFAULT_OUT = REPO / "reports" / "bench" / "mirror_memory.json"
+NAMED_REPEATS = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
 #: --quick: one block of each kind, the smallest aligned input, a tiny batch, one timed step.
 QUICK = {"batch": 4, "size": 43, "repeats": (1, 1, 1), "steps": 1, "warmup": 1}
 TABLE_HEADERS = ["MXNET_BACKWARD_DO_MIRROR", "executor plan MB", "peak RSS MiB (ru_maxrss)",
@@ -141,20 +145,12 @@ def main(argv=None) -> int:
     p.add_argument("--mirror", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    named = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
     try:
-        args.repeats = named.get(args.repeats) or tuple(int(v) for v in args.repeats.split(","))
-    except ValueError:
-        print(f"error: --repeats must be full, reduced or A,B,C (three integers), got {args.repeats!r}",
-              file=sys.stderr)
+        args.repeats = parse_repeats(args.repeats, NAMED_REPEATS)
+        settle(args, QUICK, ("batch", "size", "steps"))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.quick:
-        for key, value in QUICK.items():
-            setattr(args, key, value)
-    for flag in ("batch", "size", "steps"):
-        if getattr(args, flag) < 1:
-            print(f"error: --{flag} must be a positive integer, got {getattr(args, flag)}", file=sys.stderr)
-            return 2
     if args.child:
         child(args)
         return 0
@@ -173,8 +169,6 @@ def main(argv=None) -> int:
     }
     report["table"] = render(report)
     sys.stdout.write(report["table"])
-    from porting.report import atomic_write
-
     atomic_write(Path(args.out), json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
