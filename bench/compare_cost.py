@@ -30,9 +30,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from tabulate import tabulate  # noqa: E402
 
+from bench.common import run_python, tagged_json  # noqa: E402
 from porting.report import atomic_write  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = ROOT / "reports" / "bench" / "compare_cost.json"
@@ -93,15 +92,8 @@ print("BENCH " + json.dumps({
 
 def _run(code: str, model: str) -> dict:
     """One fresh interpreter; its own timings plus the process wall time."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, model], cwd=ROOT, env=env, capture_output=True,
-                          text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark child failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH "))
-    data = json.loads(line[len("BENCH "):])
+    wall, stdout = run_python(["-c", code, model])
+    data = tagged_json(stdout)
     data["wall"] = wall
     return data
 

@@ -26,10 +26,8 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tabulate import tabulate  # noqa: E402
 
+from bench.common import run_python, tagged_json  # noqa: E402
 from porting.report import atomic_write  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = ROOT / "reports" / "bench" / "numeric_cost.json"
@@ -73,26 +72,16 @@ print("BENCH " + json.dumps({"import": imported - start, "tf_build": tf_built - 
 """
 
 
-def _child(args: list[str]) -> tuple[float, str]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"benchmark child failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, done.stdout
-
-
 def _floor(model: str) -> dict:
-    wall, stdout = _child(["-c", _FLOOR, model])
-    line = next(line for line in stdout.splitlines() if line.startswith("BENCH "))
-    return {"wall": wall, "parts": json.loads(line[len("BENCH "):])}
+    wall, stdout = run_python(["-c", _FLOOR, model])
+    return {"wall": wall, "parts": tagged_json(stdout)}
 
 
 def _full(model: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "report.json"
-        wall, _ = _child(["-m", "porting.compare", model, "--numeric", "--format", "json", "--out", str(out)])
+        wall, _ = run_python(["-m", "porting.compare", model, "--numeric", "--format", "json", "--out", str(out)],
+                             ok_codes=(0, 1))
         document = json.loads(out.read_text())
     numeric = document.get("numeric") or {}
     return {"wall": wall, "verdict": document.get("verdict_line"), "rows": len(document.get("rows", [])),

@@ -64,17 +64,15 @@ def _total_rows(columns: CostColumns) -> list[list]:
     return [row("total TF", columns.tf), row("total MX", columns.mx)]
 
 
-def _table(result, only_problems: bool, width: int | None) -> list[list]:
+def _table(result, columns: CostColumns, only_problems: bool, width: int | None) -> list[list]:
     """The per-layer rows (all, or only the problems) with their cost cells, then the totals."""
-    columns = cost_columns(result)
     table = [_cells(row, width, _cost_cells(columns, position))
              for position, row in enumerate(result.rows) if not only_problems or row.status != Status.MATCH]
     return table + _total_rows(columns)
 
 
-def cost_line(result) -> str:
+def cost_line(result, columns: CostColumns) -> str:
     """One line: both sides' totals and whether they equal the frameworks' own parameter counts."""
-    columns = cost_columns(result)
     tf, mx = columns.tf, columns.mx
     if (tf.params, tf.macs, tf.moving) == (mx.params, mx.macs, mx.moving):
         line = (f"cost: {tf.params:,} trainable parameters, {tf.moving:,} moving statistics, "
@@ -86,7 +84,7 @@ def cost_line(result) -> str:
     checks = []
     for side, label, counted in (("tf", "TF trainable variables", tf.params),
                                  ("mx", "MXNet learnable arguments", mx.params)):
-        reported = result.framework_params.get(side) if getattr(result, "framework_params", None) else None
+        reported = result.framework_params.get(side)
         if reported is not None:
             checks.append(f"{label} {reported:,}" + ("" if reported == counted else
                                                         f" != {counted:,} counted from the layers"))
@@ -100,9 +98,10 @@ def render_text(result, only_problems: bool = False, end_points: bool = False) -
         table = [[e["name"], format_shape(e["tf"]), format_shape(e["mx"]), e["status"]] for e in result.end_points]
         lines.append(tabulate(table, headers=["end point", "TF (NCHW)", "MXNet", "status"], tablefmt="simple"))
     else:
-        lines.append(tabulate(_table(result, only_problems, 60), headers=HEADERS, tablefmt="simple",
+        columns = cost_columns(result)
+        lines.append(tabulate(_table(result, columns, only_problems, 60), headers=HEADERS, tablefmt="simple",
                               disable_numparse=True))
-        lines.append(cost_line(result))
+        lines.append(cost_line(result, columns))
     lines.extend(result.extra_text_sections())
     lines.append(result.verdict_line())
     return "\n".join(lines) + "\n"
@@ -115,9 +114,10 @@ def render_markdown(result, only_problems: bool = False, end_points: bool = Fals
         table = [[e["name"], format_shape(e["tf"]), format_shape(e["mx"]), e["status"]] for e in result.end_points]
         lines.append(tabulate(table, headers=["end point", "TF (NCHW)", "MXNet", "status"], tablefmt="github"))
     else:
-        table = [[str(c).replace("|", "\\|") for c in cells] for cells in _table(result, only_problems, None)]
+        columns = cost_columns(result)
+        table = [[str(c).replace("|", "\\|") for c in cells] for cells in _table(result, columns, only_problems, None)]
         lines.append(tabulate(table, headers=HEADERS, tablefmt="github", disable_numparse=True))
-        lines.extend(["", cost_line(result)])
+        lines.extend(["", cost_line(result, columns)])
     lines.extend(result.extra_markdown_sections())
     return "\n".join(lines) + "\n"
 
@@ -147,8 +147,8 @@ def render_json(result, only_problems: bool = False) -> str:
                 "verdict_line": result.verdict_line(), "rows": rows, "end_points": result.end_points,
                 "cost": {"tf": columns.tf.as_dict(), "mx": columns.mx.as_dict(), "agree": columns.agree,
                          "disagree_rows": [result.rows[i].index for i in columns.disagree],
-                         "framework_params": dict(getattr(result, "framework_params", {}) or {}),
-                         "line": cost_line(result)}}
+                         "framework_params": dict(result.framework_params),
+                         "line": cost_line(result, columns)}}
     document.update(result.extra_json())
     return json.dumps(document, indent=1, sort_keys=False, default=_json_default) + "\n"
 
