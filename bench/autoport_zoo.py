@@ -128,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         row = _child(name, args.test_size, hints, args.timeout)
         rows.append(row)
         print(f"{name:30s} {row['status']:8s} {row.get('verdict', row.get('error', ''))}", flush=True)
-    from porting.report import atomic_write
+    from porting.util import atomic_write_text
 
     data = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
             "sizes": "test" if args.test_size else "default", "training_hints": hints, "rows": rows}
-    atomic_write(args.out, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(data, indent=2) + "\n", parents=True)
     table = markdown(rows)
     if args.markdown:
         print(table)

@@ -2,7 +2,7 @@
 
 * floor: a fresh interpreter imports TensorFlow and MXNet (through
   ``porting.compat``), builds the registered pair's TF graph exactly as
-  ``verify()`` does (``tf_side.build_graph``: a fresh graph, an NHWC
+  ``verify()`` does (``tf_reader.build_graph``: a fresh graph, an NHWC
   placeholder, the builder, training mode) and its MX symbol (the registered
   builder) — nothing else.
 * full: a fresh interpreter imports the same way and runs ``verify(model)``:
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from tabulate import tabulate  # noqa: E402
 
 from bench.common import run_python, tagged_json  # noqa: E402
-from porting.report import atomic_write  # noqa: E402  (no framework import)
+from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = ROOT / "reports" / "bench" / "compare_cost.json"
 TARGET_PERCENT = 20.0
@@ -50,9 +50,9 @@ start = time.perf_counter()
 from porting import compat
 compat.import_tf(); compat.import_mx()
 imported = time.perf_counter()
-from porting import models, tf_side
+from porting import models, tf_reader
 spec = models.get_model(sys.argv[1])
-tf_side.build_graph(models.tf_builder(spec), spec.size, spec.classes, 1, True)
+tf_reader.build_graph(models.tf_builder(spec), spec.size, spec.classes, 1, True)
 tf_built = time.perf_counter()
 models.mx_builder(spec, spec.size)(spec.classes)
 done = time.perf_counter()
@@ -66,15 +66,15 @@ start = time.perf_counter()
 from porting import compat
 compat.import_tf(); compat.import_mx()
 imported = time.perf_counter()
-from porting.compare import verify
+from porting.verifier.api import verify
 result = verify(sys.argv[1])
 done = time.perf_counter()
 # The verifier's own steps, timed directly on the graphs already built.
-from porting import models, tf_side
+from porting import models, tf_reader
 graph = result.tf_graph
 outputs = [graph.logits] + [t for t in graph.end_points.values() if hasattr(t, "op")]
 t0 = time.perf_counter()
-tf_side.records_from_graph(graph.graph, graph.images, outputs)
+tf_reader.records_from_graph(graph.graph, graph.images, outputs)
 t1 = time.perf_counter()
 again = verify(sys.argv[1], tf_graph=graph)
 t2 = time.perf_counter()
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     result = measure(args.model, args.repeats)
     print(render(result))
-    atomic_write(args.out, json.dumps(result, indent=1) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n", parents=True)
     return 0 if result["within_target"] else 1
 
 

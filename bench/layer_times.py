@@ -8,7 +8,7 @@ framework, the same network, input and batch, inference mode:
   residual scales folded as ``porting.predict`` serves) with ``DNNL_VERBOSE=1``: oneDNN
   prints every convolution it runs with its shape and milliseconds.
 * TensorFlow: a ``tf.compat.v1.Session`` run with a full trace; each node's time is charged
-  to the verifier's layer record that owns it (``porting.tf_side.records_from_graph``).
+  to the verifier's layer record that owns it (``porting.frameworks.tf_reader.records_from_graph``).
 
 Convolutions are grouped by shape (in/out channels, input and output size, kernel,
 stride), which both sides' layer records give; within a group the per-layer time is the
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import UsageError, parse_repeats, settle  # noqa: E402
-from porting.report import atomic_write  # noqa: E402  (no framework import)
+from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = ROOT / "reports" / "bench" / "layer_times.json"
 RESULT_PREFIX = "RESULT "
@@ -72,7 +72,7 @@ def dnnl_key(line: str) -> tuple[str, float] | None:
 
 
 def _conv_records(records) -> list:
-    from porting.records import Kind
+    from porting.core.records import Kind
 
     return [r for r in records if r.kind in (Kind.CONV, Kind.DWCONV) and r.in_shape and len(r.shape) == 4]
 
@@ -98,19 +98,21 @@ def child_mxnet(args) -> dict:
 
     mx = compat.import_mx()
     from mx_impl import inception_resnet_v2 as irv2
-    from porting import cost, mx_side, perf
+    from porting.core import cost
+    from porting.frameworks import mx_reader
+    from porting.serving import rewrites
 
     shape = (args.batch, 3, args.size, args.size)
     symbol = mx.sym.Group(list(irv2.get_symbol(NUM_CLASSES, create_aux_logits=True, repeats=args.repeats,
                                                 image_size=args.size)))
-    records = _conv_records(mx_side.read_symbol(symbol, (args.size, args.size), NUM_CLASSES, args.batch).records)
+    records = _conv_records(mx_reader.read_symbol(symbol, (args.size, args.size), NUM_CLASSES, args.batch).records)
     arg_shapes, _, aux_shapes = symbol.infer_shape(data=shape)
     rng = np.random.default_rng(0)
     arg_params = {name: mx.nd.array(rng.normal(0, 0.05, s)) for name, s in zip(symbol.list_arguments(), arg_shapes)
                   if name != "data"}
     aux_params = {name: mx.nd.array(np.ones(s) if name.endswith("_var") else np.zeros(s))
                   for name, s in zip(symbol.list_auxiliary_states(), aux_shapes)}
-    served, arg_params, _ = perf.fold_residual_scales(symbol, arg_params)
+    served, arg_params, _ = rewrites.fold_residual_scales(symbol, arg_params)
     module = mx.mod.Module(served, data_names=["data"], label_names=None, context=mx.cpu())
     module.bind(data_shapes=[("data", shape)], for_training=False)
     module.set_params(arg_params, aux_params, allow_extra=True)
@@ -134,7 +136,8 @@ def child_tensorflow(args) -> dict:
 
     tf = compat.import_tf()
     slim = compat.import_slim()
-    from porting import cost, tf_side
+    from porting.core import cost
+    from porting.frameworks import tf_reader
     from reference_tf import inception_resnet_v2 as irv2
 
     v1 = tf.compat.v1
@@ -146,7 +149,7 @@ def child_tensorflow(args) -> dict:
                                                           repeats=args.repeats, create_aux_logits=True)
         outputs = [logits, end_points["AuxLogits"]]
         init = v1.global_variables_initializer()
-    records, _, owner = tf_side.records_from_graph(graph, images, outputs)
+    records, _, owner = tf_reader.records_from_graph(graph, images, outputs)
     convs = _conv_records(records)
     record_names = sorted({r.name for r in records}, key=len, reverse=True)
 
@@ -255,7 +258,7 @@ def _ratio(a, b) -> str:
 def render(report: dict, top: int) -> str:
     from tabulate import tabulate
 
-    from porting.cost import human
+    from porting.core.cost import human
 
     rows = []
     for group in report["groups"][:top]:
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
               **join(mx_result, mx_lines, tf_result)}
     report["table"] = render(report, args.top)
     sys.stdout.write(report["table"])
-    atomic_write(Path(args.out), json.dumps(report, indent=1) + "\n")
+    atomic_write_text(Path(args.out), json.dumps(report, indent=1) + "\n", parents=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # porting (no framework is imported by the parent)
 from bench.common import UsageError, parse_repeats, settle  # noqa: E402
-from porting.report import atomic_write  # noqa: E402  (no framework import)
+from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = REPO / "reports" / "bench" / "mirror_memory.json"
 NAMED_REPEATS = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
@@ -45,16 +45,16 @@ def child(args) -> None:
     from porting import compat
 
     mx = compat.import_mx()
-    from porting import training
+    from porting.training import trainer
 
     size = (args.size, args.size)
-    ctxs = training.contexts(args.gpus)
-    sym = training.build_symbol(10, size, repeats=args.repeats, align_feature_maps=args.size < 75)
-    mod = mx.mod.Module(sym, label_names=(training.LABEL_NAME,), context=ctxs)
-    mod.bind(data_shapes=[("data", (args.batch, 3, *size))], label_shapes=[(training.LABEL_NAME, (args.batch,))])
+    ctxs = trainer.contexts(args.gpus)
+    sym = trainer.build_symbol(10, size, repeats=args.repeats, align_feature_maps=args.size < 75)
+    mod = mx.mod.Module(sym, label_names=(trainer.LABEL_NAME,), context=ctxs)
+    mod.bind(data_shapes=[("data", (args.batch, 3, *size))], label_shapes=[(trainer.LABEL_NAME, (args.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2.0))
-    name, params = training.optimizer_spec(training.TrainConfig(data="-", model_dir="-"), 10)
+    name, params = trainer.optimizer_spec(trainer.TrainConfig(data="-", model_dir="-"), 10)
     mod.init_optimizer(optimizer=name, optimizer_params=params)
     batch = mx.io.DataBatch([mx.nd.random.uniform(-1, 1, (args.batch, 3, *size))],
                             [mx.nd.array(mx.nd.random.randint(0, 10, (args.batch,)).asnumpy())])
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     }
     report["table"] = render(report)
     sys.stdout.write(report["table"])
-    atomic_write(Path(args.out), json.dumps(report, indent=2) + "\n")
+    atomic_write_text(Path(args.out), json.dumps(report, indent=2) + "\n", parents=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -1,7 +1,7 @@
 """What ``compare --numeric`` costs against its floor, measured in one run.
 
 * floor: a fresh interpreter imports TensorFlow and MXNet (through ``porting.compat``),
-  builds the registered pair's TF graph in inference mode (``tf_side.build_graph``),
+  builds the registered pair's TF graph in inference mode (``tf_reader.build_graph``),
   initializes its variables and runs one forward; builds the MX symbol, binds it,
   initializes its parameters and runs one forward. Nothing a verifier could skip.
 * full: a fresh interpreter runs ``python -m porting.compare MODEL --numeric`` (batch 1):
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tabulate import tabulate  # noqa: E402
 
 from bench.common import run_python, tagged_json  # noqa: E402
-from porting.report import atomic_write  # noqa: E402  (no framework import)
+from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = ROOT / "reports" / "bench" / "numeric_cost.json"
 TARGET_RATIO = 2.0
@@ -48,10 +48,10 @@ from porting import compat
 tf = compat.import_tf(); mx = compat.import_mx()
 imported = time.perf_counter()
 import numpy as np
-from porting import models, tf_side
+from porting import models, tf_reader
 spec = models.get_model(sys.argv[1])
 h, w = spec.size
-graph, images, logits, _, _ = tf_side.build_graph(models.tf_builder(spec), spec.size, spec.classes, 1, False)
+graph, images, logits, _, _ = tf_reader.build_graph(models.tf_builder(spec), spec.size, spec.classes, 1, False)
 tf_built = time.perf_counter()
 x = np.random.default_rng(0).uniform(-1, 1, (1, h, w, 3)).astype(np.float32)
 with graph.as_default():
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     result = measure(args.model, args.repeats)
     print(render(result))
-    atomic_write(args.out, json.dumps(result, indent=1) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n", parents=True)
     return 0 if result["within_target"] else 1
 
 

@@ -3,7 +3,7 @@
     python bench/train_throughput.py            # reduced net at 139 and the full net at 299
     python bench/train_throughput.py --quick    # a smoke test: reduced net, tiny input, 2 steps
     python bench/train_throughput.py --gpus 0   # the same on GPU 0, with accelerator memory
-    python bench/train_throughput.py --mx-baseline --configs full   # before/after porting.perf
+    python bench/train_throughput.py --mx-baseline --configs full   # before/after porting.threads
 
 The same network (Inception-ResNet-v2, slim's AuxLogits head included), the same batch
 size, the same loss (softmax cross-entropy + 0.4 x the aux loss, L2 4e-5 on the weights)
@@ -20,13 +20,13 @@ side's inference graph (moving statistics, no dropout). slim trains with RMSProp
 with momentum is used here because it is the same algorithm in both frameworks, while
 MXNet's RMSProp is not TF1's (PITFALLS 19) and the optimizer is a few percent of a step.
 
-Cost conventions (``porting.cost``): MACs are the forward multiply-adds per image of
+Cost conventions (``porting.core.cost``): MACs are the forward multiply-adds per image of
 conv and FC layers; FLOPs = 2 x MACs; a training step is counted as 3 x the forward
 (forward, input gradients, weight gradients). Achieved GFLOP/s are compared with the
 machine's matrix-multiply peak, measured in the same run (float32 2048 x 2048 GEMM with
 numpy, MXNet and TF; the best of them).
 
-MXNet runs with the settings ``porting.perf.mxnet_cpu_env`` documents (one OpenMP
+MXNet runs with the settings ``porting.threads.mxnet_cpu_env`` documents (one OpenMP
 thread per physical core; MXNet's own default is half the cores), unless the caller
 exported them; ``--mx-env KEY=VALUE`` adds or overrides one, ``--mx-env-default`` runs
 MXNet with the library's defaults instead, and ``--mx-baseline`` runs both in every
@@ -53,13 +53,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from porting.report import atomic_write  # noqa: E402  (no framework import)
+from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 FORMAT = "porting.bench.train_throughput/1"
 DEFAULT_OUT = ROOT / "reports" / "bench" / "train_throughput.json"
 FRAMEWORKS = ("mxnet", "tensorflow")
 #: What is measured, in this order each round: MXNet with the library's own defaults
-#: (only with --mx-baseline), MXNet with porting.perf's settings, TensorFlow.
+#: (only with --mx-baseline), MXNet with porting.threads's settings, TensorFlow.
 RUNNERS = ("mxnet-defaults", "mxnet", "tensorflow")
 FOLDED_LABEL = "mxnet, scales folded"
 RUNNER_LABELS = {"mxnet-defaults": "mxnet (library defaults)", "mxnet": "mxnet", "tensorflow": "tensorflow"}
@@ -134,18 +134,19 @@ def peak_gemm_numpy(n: int = GEMM_N, repeat: int = 5) -> float:
 
 
 def network_cost(cfg: BenchConfig) -> dict:
-    """Parameters and forward MACs per image from the MX port's records (porting.cost).
+    """Parameters and forward MACs per image from the MX port's records (porting.core.cost).
 
     The verifier proves both sides are the same layers (tests/test_cost.py checks that
     their totals agree), so one side's records cost both.
     """
     from porting import compat  # noqa: F401
-    from porting import cost, mx_side
+    from porting.core import cost
+    from porting.frameworks import mx_reader
     from mx_impl import inception_resnet_v2 as irv2
 
     sym = irv2.get_symbol(NUM_CLASSES, create_aux_logits=cfg.aux, repeats=tuple(cfg.repeats),
                           image_size=cfg.size)
-    graph = mx_side.read_symbol(sym, (cfg.size, cfg.size), NUM_CLASSES)
+    graph = mx_reader.read_symbol(sym, (cfg.size, cfg.size), NUM_CLASSES)
     total = cost.totals(cost.layer_costs(graph.records))
     return {"params": total.params, "macs_per_image": total.macs,
             "train_flops_per_image": 2 * TRAIN_FACTOR * total.macs, "infer_flops_per_image": 2 * total.macs}
@@ -154,23 +155,23 @@ def network_cost(cfg: BenchConfig) -> dict:
 def child_env(runner: str, args) -> dict:
     """The environment a runner's process gets.
 
-    ``mxnet``: ``porting.perf.mxnet_cpu_env()`` where the caller has not set a value
+    ``mxnet``: ``porting.threads.mxnet_cpu_env()`` where the caller has not set a value
     (not on GPUs, not with --mx-env-default), then every --mx-env. ``mxnet-defaults``:
-    the library's defaults, so the settings porting.perf manages are removed.
+    the library's defaults, so the settings porting.threads manages are removed.
     """
-    from porting import compat, perf
+    from porting import compat, threads
 
-    env = perf.environ_without_applied()  # this process loaded MXNet with them; pass on only the user's
+    env = threads.environ_without_applied()  # this process loaded MXNet with them; pass on only the user's
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if runner == "mxnet":
         if not (args.mx_env_default or args.gpus):
-            perf.apply_mxnet_cpu_env(env)
+            threads.apply_mxnet_cpu_env(env)
         else:
             env[compat.LIBRARY_THREADS_ENV] = "1"
         env.update(dict(item.split("=", 1) for item in args.mx_env))
     elif runner == "mxnet-defaults":
-        for key in perf.mxnet_cpu_env():
+        for key in threads.mxnet_cpu_env():
             env.pop(key, None)
         env[compat.LIBRARY_THREADS_ENV] = "1"  # or compat.import_mx() would apply them again
     return env
@@ -224,7 +225,7 @@ def ratios_of(mx: dict, tf: dict) -> dict:
 def summarize(cfg: BenchConfig, cost: dict, rounds: dict[str, list[dict]], peak_gflops: float) -> dict:
     """Per runner: best training and inference round, achieved GFLOP/s and fraction of peak.
 
-    ``ratios``: MXNet (porting.perf settings) / TF; ``ratios_defaults``: MXNet with the
+    ``ratios``: MXNet (porting.threads settings) / TF; ``ratios_defaults``: MXNet with the
     library defaults / TF, when that baseline ran.
     """
     runs = {}
@@ -309,10 +310,10 @@ def render(report: dict) -> str:
              f"(numpy {report['matmul']['numpy_gflops']:.1f}), load average {load['loadavg_start'][0]:.2f} -> "
              f"{load['loadavg_end'][0]:.2f} on {load['cpus']} CPUs",
              tabulate(table_rows(report), headers=headers, tablefmt="simple", disable_numparse=True),
-             "GFLOP/s: 2 x forward MACs (porting.cost) per image, x3 for a training step; "
+             "GFLOP/s: 2 x forward MACs (porting.core.cost) per image, x3 for a training step; "
              "throughput: best of the rounds, warm-up excluded.",
              f"'{FOLDED_LABEL}': inference with the residual scales folded into the up-projection "
-             "convolutions (porting.perf.fold_residual_scales)."]
+             "convolutions (porting.serving.rewrites.fold_residual_scales)."]
     return "\n".join(lines) + "\n"
 
 
@@ -349,7 +350,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mx-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment variable for the MXNet process (repeatable)")
     p.add_argument("--mx-env-default", action="store_true",
-                   help="run MXNet with the library defaults, not porting.perf.mxnet_cpu_env()")
+                   help="run MXNet with the library defaults, not porting.threads.mxnet_cpu_env()")
     p.add_argument("--mx-baseline", action="store_true",
                    help="also run MXNet with the library defaults each round (before/after in one run)")
     p.add_argument("--tf-threads", metavar="INTRA,INTER", help="TF session thread pools (default: TF's)")
@@ -421,7 +422,7 @@ def run(args, configs: list[BenchConfig]) -> dict:
                    "tensorflow_gflops": max((r.get("gemm_gflops") or 0.0 for rs in children.values()
                                              for r in rs.get("tensorflow", [])), default=None),
                    "peak_gflops": peak},
-        "conventions": {"macs": "forward multiply-adds per image of conv and FC layers (porting.cost)",
+        "conventions": {"macs": "forward multiply-adds per image of conv and FC layers (porting.core.cost)",
                         "flops": "2 x MACs; a training step = 3 x forward",
                         "throughput": "batch / median step time of a round; the best round; warm-up excluded",
                         "memory": "peak resident set (ru_maxrss) of the framework's own process, imports "
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     sys.stdout.write(report["table"])
-    atomic_write(Path(args.out), json.dumps(report, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(Path(args.out), json.dumps(report, indent=2, sort_keys=False) + "\n", parents=True)
     print(f"wrote {args.out}")
     return 0
 
@@ -501,15 +502,16 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
 
     mx = compat.import_mx()
     from mx_impl import inception_resnet_v2 as irv2
-    from porting import perf, training
+    from porting.serving import rewrites
+    from porting.training import trainer
 
     rss_import = rss_mb()
     ctx = [mx.gpu(i) for i in gpus] if gpus else [mx.cpu()]
     started = time.perf_counter()
-    sym = training.build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
+    sym = trainer.build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
-    mod = mx.mod.Module(sym, data_names=["data"], label_names=[training.LABEL_NAME], context=ctx)
-    mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(training.LABEL_NAME, (cfg.batch,))])
+    mod = mx.mod.Module(sym, data_names=["data"], label_names=[trainer.LABEL_NAME], context=ctx)
+    mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(trainer.LABEL_NAME, (cfg.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
     mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": LR, "momentum": MOMENTUM, "wd": WD})
@@ -553,8 +555,8 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     infer_cpu: list[float] = []
     infer_times = timed(infer_step, cfg.infer_steps, infer_cpu)
 
-    # The serving variant: residual scales folded into the up-projections (porting.perf).
-    folded_sym, folded_params, folded = perf.fold_residual_scales(infer_sym, arg_params)
+    # The serving variant: residual scales folded into the up-projections (porting.threads).
+    folded_sym, folded_params, folded = rewrites.fold_residual_scales(infer_sym, arg_params)
     served = mx.mod.Module(folded_sym, data_names=["data"], label_names=None, context=ctx)
     served.bind(data_shapes=[("data", data_shape)], for_training=False)
     served.set_params(folded_params, aux_params, allow_extra=True)

@@ -9,9 +9,9 @@ The port keeps slim's semantics and names:
 * every layer is named after the slim scope it ports, ``/`` included
   (``InceptionResnetV2/Repeat_1/block17_3/Branch_1/Conv2d_0b_1x7``), its batch norm
   ``<conv>/BatchNorm`` and its activation ``<conv>/Relu``; so MXNet's parameter names
-  follow ``porting.naming`` (``<conv>_weight``, ``<conv>/BatchNorm_moving_var``, ...);
+  follow ``porting.core.naming`` (``<conv>_weight``, ``<conv>/BatchNorm_moving_var``, ...);
 * spatial sizes are tracked as Python ints while building, and every pad comes from
-  ``porting.padding.plan`` (through ``porting.mx_ops``): where TF pads asymmetrically
+  ``porting.padding.plan`` (through ``porting.frameworks.mx_ops``): where TF pads asymmetrically
   (``align_feature_maps=True``: stride-2 SAME at 150 -> 75 and 38 -> 19) the plan
   inserts an explicit pad op ``<layer>/pad`` or uses ``pooling_convention='full'``.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from porting import compat
-from porting import mx_ops
+from porting.frameworks import mx_ops
 from porting.padding import plan
 
 mx = compat.import_mx()
@@ -46,6 +46,10 @@ DEFAULT_REPEATS = (10, 20, 9)
 #: A small variant for fast tests: two blocks of each kind, so ``_2`` names exist
 #: (the same as reference_tf's REDUCED_REPEATS; end-point shapes are unchanged).
 REDUCED_REPEATS = (2, 2, 2)
+#: Two blocks of each kind, so ``_2`` names exist.
+SMALL_REPEATS = (2, 2, 2)
+#: Named repeat presets (``porting.train --repeats NAME``).
+REPEAT_PRESETS = {"full": DEFAULT_REPEATS, "reduced": (1, 1, 1), "small": SMALL_REPEATS}
 
 #: Weight of the auxiliary loss in slim's train_image_classifier.py.
 AUX_LOSS_WEIGHT = 0.4

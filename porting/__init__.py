@@ -6,6 +6,6 @@ __all__ = ["verify"]
 
 def verify(*args, **kwargs):
     """See :func:`porting.compare.verify` (imported lazily: it loads both frameworks)."""
-    from porting.compare import verify as _verify
+    from porting.verifier.api import verify as _verify
 
     return _verify(*args, **kwargs)

@@ -17,7 +17,7 @@ Shims (see ../shared/PITFALLS.md #15 and #16):
   * ``fast_graph_building()``: building a slim graph is quadratic in TF 2.21
     because every variable hash asks an expensive eager-context question; see there.
   * ``import_mx()`` gives MXNet one OpenMP thread per physical core: its default is
-    half the cores, one thread on a 2-core machine without SMT (``porting.perf``).
+    half the cores, one thread on a 2-core machine without SMT (``porting.threads``).
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def import_slim():
 
 
 #: Set to "1" to load MXNet with the library's own thread defaults instead of
-#: ``porting.perf.mxnet_cpu_env()`` (the benchmarks' "before" baseline).
+#: ``porting.threads.mxnet_cpu_env()`` (the benchmarks' "before" baseline).
 LIBRARY_THREADS_ENV = "PORTING_MXNET_LIBRARY_THREADS"
 
 
@@ -96,14 +96,14 @@ def import_mx():
     """Import MXNet after the numpy shim, with one OpenMP thread per physical core.
 
     MXNet reads its thread settings once, when the library loads, and its default is
-    half the cores (one thread on a 2-core machine without SMT); ``porting.perf``
+    half the cores (one thread on a 2-core machine without SMT); ``porting.threads``
     explains and measures it. Settings the user exported are kept; nothing changes
     when MXNet was imported before this call or ``PORTING_MXNET_LIBRARY_THREADS=1``.
     """
     if "mxnet" not in sys.modules and os.environ.get(LIBRARY_THREADS_ENV) != "1":
-        from porting import perf
+        from porting import threads
 
-        perf.apply_mxnet_cpu_env()
+        threads.apply_mxnet_cpu_env()
     import mxnet
 
     return mxnet

@@ -66,6 +66,10 @@ HEAD_ENDPOINTS = ("AuxLogits", "global_pool", "PreLogitsFlatten", "Logits", "Pre
 DEFAULT_REPEATS = (10, 20, 9)
 #: A small variant for fast tests: every block kind repeated twice, so ``_2`` names exist.
 REDUCED_REPEATS = (2, 2, 2)
+#: Two blocks of each kind, so ``_2`` names exist.
+SMALL_REPEATS = (2, 2, 2)
+#: Named repeat presets (``porting.train --repeats NAME``).
+REPEAT_PRESETS = {"full": DEFAULT_REPEATS, "reduced": (1, 1, 1), "small": SMALL_REPEATS}
 OUTPUT_STRIDES = (8, 16)
 DEFAULT_IMAGE_SIZE = 299
 #: Residual scales slim uses for block35, block17 and block8.

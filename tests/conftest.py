@@ -13,7 +13,7 @@ from porting import compat  # noqa: F401  (shims first)
 @pytest.fixture(scope="session")
 def irv2_result():
     """verify('inception_resnet_v2') at 299: the full network with AuxLogits, training-mode TF graph."""
-    from porting.compare import verify
+    from porting.verifier.api import verify
 
     return verify("inception_resnet_v2")
 
@@ -21,7 +21,7 @@ def irv2_result():
 @pytest.fixture(scope="session")
 def irv2_reduced_result():
     """verify('inception_resnet_v2_reduced') at 299: one block of each kind."""
-    from porting.compare import verify
+    from porting.verifier.api import verify
 
     return verify("inception_resnet_v2_reduced")
 
@@ -41,7 +41,7 @@ DIGITS_TRAIN_ARGS = dict(repeats=(1, 1, 1), align_feature_maps=True, bn_momentum
 @pytest.fixture(scope="session")
 def digits_data(tmp_path_factory):
     """``python -m porting.data --layout digits`` once per session: 1618 train / 179 val, 32x32."""
-    from porting.data import main
+    from porting.cli.data import main
 
     out = tmp_path_factory.mktemp("digits") / "data"
     assert main(["--layout", "digits", "--out", str(out), "--no-progress"]) == 0
@@ -51,7 +51,7 @@ def digits_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_model(digits_data, tmp_path_factory):
     """A model trained in-process for 2 short epochs on ``digits_data`` (``TrainResult``)."""
-    from porting import training
+    from porting.training import trainer
 
     out = tmp_path_factory.mktemp("digits_model") / "run"
-    return training.train(training.TrainConfig(data=str(digits_data), model_dir=str(out), **DIGITS_TRAIN_ARGS))
+    return trainer.train(trainer.TrainConfig(data=str(digits_data), model_dir=str(out), **DIGITS_TRAIN_ARGS))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import inspect
 
-from porting import tf_side
-from porting.graph_walk import collapse_scope
+from porting.frameworks import tf_reader
+from porting.core.graph_walk import collapse_scope
 
 
 
@@ -24,10 +24,10 @@ def accepts_is_training(builder) -> bool:
 
 
 def training_graph(builder, size: tuple[int, int], classes: int):
-    """The builder's training-mode ``tf_side.TfGraph``, or None when it has one mode only."""
+    """The builder's training-mode ``tf_reader.TfGraph``, or None when it has one mode only."""
     if not accepts_is_training(builder):
         return None
-    return tf_side.read_graph(builder, size, classes, 1, is_training=True)
+    return tf_reader.read_graph(builder, size, classes, 1, is_training=True)
 
 
 def training_hints(graph) -> dict:
@@ -36,12 +36,12 @@ def training_hints(graph) -> dict:
     decay: dict[str, float] = {}
     for op in graph.get_operations():
         if op.type.startswith("FusedBatchNorm"):
-            value = tf_side._bn_decay(op)
+            value = tf_reader._bn_decay(op)
             if value is not None:  # computed from a float32 (1 - decay): keep 7 digits
-                decay[collapse_scope(tf_side._scope_of(op, None))] = round(value, 7)
+                decay[collapse_scope(tf_reader._scope_of(op, None))] = round(value, 7)
         elif op.type == "GreaterEqual":
-            scope = tf_side._dropout_scope(op)
-            rate = tf_side._const(op.inputs[1]) if scope else None
+            scope = tf_reader._dropout_scope(op)
+            rate = tf_reader._const(op.inputs[1]) if scope else None
             if rate is not None and rate.size == 1:
                 # a float32 rate: 7 digits are all there is (0.3f is 0.30000001)
                 dropout[collapse_scope(scope)] = round(1.0 - float(rate), 7)

@@ -1,6 +1,6 @@
 """autoport end to end: build TF, translate, load weights, verify, write the files.
 
-1. Build the TF graph once, in inference mode (``tf_side.read_graph``).
+1. Build the TF graph once, in inference mode (``tf_reader.read_graph``).
 2. Optionally build the training-mode graph too (``hints``): it shows the dropout
    rates and batch-norm decays an inference graph hides, the symbol is verified
    against it as well (the lint then checks those), and with random weights one
@@ -9,11 +9,11 @@
 4. Verify it with the verifier on that same TF graph: per-layer shapes and the
    semantic lint (``porting.compare.verify(tf_graph=...)``).
 5. Put weights into the TF session (a checkpoint, or seeded random values from
-   ``porting.weights`` with calibrated moving statistics), read the translator's
+   ``porting.verifier.weights`` with calibrated moving statistics), read the translator's
    parameters from that session, and
-   check them against the verifier's own pairing-based transfer (``porting.weights``).
+   check them against the verifier's own pairing-based transfer (``porting.verifier.weights``).
 6. Numeric parity of every paired layer, MXNet running the translator's parameters
-   (``porting.parity``).
+   (``porting.verifier.parity``).
 7. Write ``PREFIX-symbol.json``, ``PREFIX-0000.params``, ``PREFIX-report.md`` and
    ``PREFIX-report.json`` (each atomically).
 """
@@ -30,12 +30,15 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from porting import compat, layouts, parity, tf_side
-from porting import weights as weights_lib
+from porting import compat
+from porting.core import layouts
+from porting.verifier import parity
+from porting.frameworks import tf_reader
+from porting.verifier import weights as weights_lib
 from porting.autoport.hints import training_graph, training_hints
 from porting.autoport.translate import Translation, variable_name, translate_graph
-from porting.graph_walk import collapse_scope
-from porting.report import atomic_write
+from porting.core.graph_walk import collapse_scope
+from porting.verifier.report import atomic_write
 
 tf = compat.import_tf()
 mx = compat.import_mx()
@@ -136,7 +139,7 @@ class AutoportResult:
                  f"- {self.layers} layers, {self.parameters:,} parameters from TF variables "
                  f"({len(self.arg_params)} MXNet arguments, {len(self.aux_params)} auxiliary states)",
                  f"- weights: {self.weights}",
-                 f"- parameters vs the verifier's pairing-based transfer (porting.weights): "
+                 f"- parameters vs the verifier's pairing-based transfer (porting.verifier.weights): "
                  f"{_cross_check_line(self.cross_check)}",
                  "- outputs: " + ", ".join(f"`{head.name}` ({head.role})" for head in self.translation.heads),
                  "- outputs of the symbol as deployed (one bind, MKLDNN fusion on) vs TF: "
@@ -209,7 +212,7 @@ def load_tf_values(session, tf_graph, checkpoint: str | None, seed: int, plan) -
     """Put every TF variable's value into the session; returns (values, description)."""
     if checkpoint is None:
         values = weights_lib.seeded_values(plan, seed)
-        source = f"seeded random values (seed {seed}, porting.weights.seeded_values)"
+        source = f"seeded random values (seed {seed}, porting.verifier.weights.seeded_values)"
     else:
         try:
             stored = weights_lib.CheckpointValues(checkpoint)
@@ -251,10 +254,10 @@ def calibrate_batch_norm(train_graph, tf_graph, values: dict, images) -> tuple[d
         if op.type.startswith("FusedBatchNorm") and len(op.inputs) >= 5:
             mean, variance = variable_name(op.inputs[3]), variable_name(op.inputs[4])
             if mean in values and variance in values:
-                ours[collapse_scope(tf_side._scope_of(op, None))] = (mean, variance)
+                ours[collapse_scope(tf_reader._scope_of(op, None))] = (mean, variance)
     statistics = {}
     for op in train_graph.graph.get_operations():
-        key = collapse_scope(tf_side._scope_of(op, None)) if op.type.startswith("FusedBatchNorm") else None
+        key = collapse_scope(tf_reader._scope_of(op, None)) if op.type.startswith("FusedBatchNorm") else None
         if key in ours and op.get_attr("is_training"):
             statistics[key] = (op.outputs[1], op.outputs[2])
     if not statistics:
@@ -291,7 +294,7 @@ def read_params(session, translation: Translation) -> tuple[dict, dict]:
 
 
 def cross_check(plan, values: dict, arg_params: dict, aux_params: dict) -> dict:
-    """Compare the translator's parameters with ``porting.weights.transfer`` of the same TF values."""
+    """Compare the translator's parameters with ``porting.verifier.weights.transfer`` of the same TF values."""
     theirs_arg, theirs_aux, report = weights_lib.transfer(plan, values, strict=False)
     theirs = {**theirs_arg, **theirs_aux}
     mine = {**arg_params, **aux_params}
@@ -339,7 +342,7 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
         size, classes: input size (H, W) and logits width.
         checkpoint: TF checkpoint for the weights; None: seeded random values.
         seed: of the random weights and of the parity input.
-        rtol, atol: parity tolerances (None: ``porting.parity``'s defaults, atol relative to each
+        rtol, atol: parity tolerances (None: ``porting.verifier.parity``'s defaults, atol relative to each
             layer's range).
         hints: read dropout rates and batch-norm decays from a training graph.
         numeric: run numeric parity (False: shapes and lint only; the result then fails).
@@ -349,22 +352,22 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
     Raises:
         UnsupportedOps: every op that cannot be translated, listed at once.
         CheckpointError: the checkpoint lacks a variable or has another shape.
-        porting.tf_side.BuilderError: the builder raised or broke its contract.
+        porting.frameworks.tf_reader.BuilderError: the builder raised or broke its contract.
     """
-    from porting.compare import verify
+    from porting.verifier.api import verify
 
     name = name or getattr(builder, "__name__", "network")
     size = tuple(size)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    tf_graph = tf_side.read_graph(builder, size, classes, 1, is_training=False)
+    tf_graph = tf_reader.read_graph(builder, size, classes, 1, is_training=False)
     timings["tf_graph"] = time.perf_counter() - started
     facts, train_graph, notes = {}, None, []
     if hints:
         started = time.perf_counter()
         try:
             train_graph = training_graph(builder, size, classes)
-        except tf_side.BuilderError as error:  # the inference graph is what matters: go on without
+        except tf_reader.BuilderError as error:  # the inference graph is what matters: go on without
             notes.append(f"no training-mode graph (dropout rates, batch-norm decays unknown): {error}")
         facts = training_hints(train_graph.graph) if train_graph is not None else {}
         timings["training_graph"] = time.perf_counter() - started

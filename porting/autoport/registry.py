@@ -94,7 +94,7 @@ def unregister(*op_types: str) -> None:
 def load_all() -> None:
     """Import every translator module (idempotent: Python imports each module once)."""
     for family in FAMILY_MODULES:
-        importlib.import_module(f"porting.autoport.translators_{family}")
+        importlib.import_module(f"porting.autoport.translators.{family}")
 
 
 def lookup(op_type: str) -> Translator | None:

@@ -1,7 +1,7 @@
 """Walk a TF graph's data path and translate it op by op into one MXNet symbol.
 
 The walk visits the ops between the input placeholder and the outputs (float
-tensors only, exactly the ops ``tf_side`` reads), in graph creation order, which
+tensors only, exactly the ops ``tf_reader`` reads), in graph creation order, which
 is topological. It keeps a map TF tensor name → MXNet symbol; a 4-D TF tensor
 (NHWC) is held as NCHW in MXNet, every other rank in TF's own order.
 
@@ -9,9 +9,9 @@ Unsupported op types, and ops whose attributes have no exact MXNet form, do not
 stop the walk: every one is collected, and one :class:`UnsupportedOps` error
 lists them all with their counts and the layers that use them.
 
-MXNet layers are named after the TF scopes (the same rule ``tf_side`` uses to
+MXNet layers are named after the TF scopes (the same rule ``tf_reader`` uses to
 name its records), so the verifier pairs the two sides by name and the
-parameters follow ``porting.naming`` (``<scope>_weight``, ``<scope>/BatchNorm_beta``...).
+parameters follow ``porting.core.naming`` (``<scope>_weight``, ``<scope>/BatchNorm_beta``...).
 """
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from porting import compat, layouts, tf_side
+from porting import compat
+from porting.core import layouts
+from porting.frameworks import tf_reader
 from porting.autoport import registry
 from porting.autoport.registry import NotTranslatable
-from porting.graph_walk import collapse_scope
+from porting.core.graph_walk import collapse_scope
 from porting.padding import PaddingError
 
 mx = compat.import_mx()
@@ -81,7 +83,7 @@ class ParamSource:
         name: MXNet parameter name.
         kind: 'arg' or 'aux' (moving statistics).
         tensor: the TF tensor whose value it is (a variable read or a constant).
-        transform: a layout transform of ``porting.layouts`` (or ``NHWC_BROADCAST``),
+        transform: a layout transform of ``porting.core.layouts`` (or ``NHWC_BROADCAST``),
             with ``transform_args`` as its keywords.
         variable: the TF variable behind ``tensor``, if any (None: a constant).
         trainable: False for TF constants (frozen in MXNet with lr_mult=wd_mult=0).
@@ -216,14 +218,14 @@ class Context:
     @staticmethod
     def const(tensor):
         """The value of a tensor computed from constants only, or None."""
-        return tf_side._const(tensor)
+        return tf_reader._const(tensor)
 
     # ------------------------------------------------------------- names
 
     def name(self, op, scope: str | None = None) -> str:
-        """A unique MXNet layer name for ``op``: its TF scope, as ``tf_side`` names records."""
+        """A unique MXNet layer name for ``op``: its TF scope, as ``tf_reader`` names records."""
         candidates = [scope] if scope else []
-        candidates += [tf_side._scope_of(op, None), collapse_scope(op.name)]
+        candidates += [tf_reader._scope_of(op, None), collapse_scope(op.name)]
         for candidate in candidates:
             if candidate and candidate not in self.used_names:
                 break
@@ -288,7 +290,7 @@ def translate_graph(graph, images, outputs, hints: dict | None = None) -> Transl
         UnsupportedOps: listing every op that could not be translated.
     """
     registry.load_all()
-    ops = tf_side._data_ops(images, outputs)
+    ops = tf_reader._data_ops(images, outputs)
     ctx = Context(graph, images, ops, hints)
     missing: dict[str, list[str]] = {}
     problems: list[tuple[str, str, str]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from porting.models import import_target
+from porting.frameworks.models import import_target
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ZooNet:
             as VGG's 7x7 fc6 cannot shrink: then it equals ``size``).
         classes: logits width.
         kwargs: extra keyword arguments for the builder.
-        rtol, atol: numeric parity tolerances; None: ``porting.parity``'s defaults (rtol 1e-4, and
+        rtol, atol: numeric parity tolerances; None: ``porting.verifier.parity``'s defaults (rtol 1e-4, and
             an atol proportional to each layer's range, since float32 error scales with magnitude).
         skip: why this network cannot be built here, or None.
         note: what is special about it (shown in the bench table).

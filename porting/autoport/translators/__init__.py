@@ -1,0 +1,2 @@
+"""Translators from TF op types to MXNet symbols, one module per op family (see ``porting.autoport.registry``).
+"""

@@ -1,0 +1,114 @@
+"""``python -m porting.autoport``: translate a TF network to MXNet, then prove the translation.
+
+Examples:
+    python -m porting.autoport --slim-net inception_v3 --out models/inception_v3
+    python -m porting.autoport --tf nets/mynet.py:build --size 224 --classes 10 --out models/mynet
+    python -m porting.autoport --slim-net resnet_v1_50 --checkpoint ckpt/resnet_v1_50.ckpt --out models/r50
+    python -m porting.autoport --list-ops > docs/supported_ops.md
+
+Writes PREFIX-symbol.json, PREFIX-0000.params, PREFIX-report.md and PREFIX-report.json.
+Exit status: 0 translated and verified (shapes, lint, numeric parity); 1 verification
+failed or some ops cannot be translated (all listed at once); 2 bad usage or input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from porting import compat  # noqa: F401  (shims before any framework import)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m porting.autoport",
+        description="Translate a TF (tf.slim) graph into an MXNet symbol and parameters, then verify the "
+                    "result layer by layer: shapes, lint and numeric parity.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--slim-net", metavar="NAME", help="a network of the zoo table (see --list-nets)")
+    source.add_argument("--tf", metavar="FILE:FUNCTION",
+                        help="TF builder fn(images, num_classes[, is_training]) -> (logits, end_points)")
+    parser.add_argument("--checkpoint", metavar="CKPT", help="TF checkpoint with the weights "
+                        "(default: seeded random weights, which prove the translation, not a model)")
+    parser.add_argument("--out", metavar="PREFIX", help="output prefix: PREFIX-symbol.json, PREFIX-0000.params, "
+                        "PREFIX-report.md, PREFIX-report.json")
+    parser.add_argument("--size", help="input size N or HxW (default: the network's, else 299)")
+    parser.add_argument("--classes", type=int, help="number of classes (default: the network's, else 1001)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and input (default 0)")
+    parser.add_argument("--rtol", type=float, help="numeric parity rtol (default porting.verifier.parity's 1e-4)")
+    parser.add_argument("--atol", type=float, help="numeric parity atol (default: porting.verifier.parity's, "
+                        "proportional to each layer's range)")
+    parser.add_argument("--no-training-hints", action="store_true",
+                        help="do not build the training graph that shows dropout rates and batch-norm decays")
+    parser.add_argument("--list-ops", action="store_true", help="print the supported TF ops (Markdown) and exit")
+    parser.add_argument("--list-nets", action="store_true", help="print the zoo table and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.list_ops:
+        from porting.autoport import registry
+
+        sys.stdout.write(registry.render_markdown())
+        return 0
+    from porting.autoport import zoo
+
+    if args.list_nets:
+        for net in zoo.ZOO.values():
+            print(f"{net.name:30s} {net.size[0]}x{net.size[1]}  {net.classes:5d} classes  "
+                  f"{net.skip or net.note}")
+        return 0
+    from porting.frameworks.models import UsageError, load_builder, parse_size
+
+    try:
+        if not (args.slim_net or args.tf):
+            raise UsageError("give --slim-net NAME or --tf FILE:FUNCTION (see --list-nets)")
+        if not args.out:
+            raise UsageError("--out PREFIX is required")
+        if args.classes is not None and args.classes < 1:
+            raise UsageError(f"--classes must be a positive integer, got {args.classes}")
+        for label, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+            if value is not None and not value >= 0:
+                raise UsageError(f"{label} must be a non-negative number, got {value}")
+        if args.slim_net:
+            try:
+                net = zoo.get(args.slim_net)
+            except zoo.UnknownNet as error:
+                raise UsageError(str(error)) from None
+            if net.skip:
+                raise UsageError(f"{net.name} cannot run here: {net.skip}")
+            builder, name = zoo.builder(net), net.name
+            size = parse_size(args.size) if args.size else net.size
+            classes = args.classes or net.classes
+            rtol = args.rtol if args.rtol is not None else net.rtol
+            atol = args.atol if args.atol is not None else net.atol
+        else:
+            builder = load_builder(args.tf, "tf")
+            name = getattr(builder, "__name__", "network")
+            size = parse_size(args.size) if args.size else (299, 299)
+            classes = args.classes or 1001
+            rtol, atol = args.rtol, args.atol
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from porting.autoport.pipeline import CheckpointError, autoport, write_outputs, write_unsupported
+    from porting.autoport.translate import UnsupportedOps
+    from porting.frameworks.tf_reader import BuilderError
+
+    try:
+        outcome = autoport(builder, size=size, classes=classes, name=name, checkpoint=args.checkpoint,
+                           seed=args.seed, rtol=rtol, atol=atol, hints=not args.no_training_hints)
+    except UnsupportedOps as error:
+        paths = write_unsupported(error, args.out, name)
+        print(error.describe(), file=sys.stderr)
+        print(f"wrote {paths['report_md']}", file=sys.stderr)
+        return 1
+    except (BuilderError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    paths = write_outputs(outcome, args.out)
+    print(outcome.verdict_line())
+    print(f"wrote {paths['symbol']}, {paths['params']}, {paths['report_md']}, {paths['report_json']}")
+    return 0 if outcome else 1
+

@@ -1,0 +1,172 @@
+"""``python -m porting.convert``: TF checkpoint -> MXNet checkpoint, and back.
+
+TF -> MXNet::
+
+    python -m porting.convert --model inception_resnet_v2 --tf-checkpoint model.ckpt --out irv2
+    # writes irv2-symbol.json and irv2-0000.params, loadable with
+    # mx.model.load_checkpoint('irv2', 0) or mx.mod.Module.load('irv2', 0)
+
+MXNet -> TF (a model fine-tuned in MXNet going back)::
+
+    python -m porting.convert --model inception_resnet_v2 --mx-checkpoint irv2 --epoch 0 \\
+        --out-tf-checkpoint back/model.ckpt
+
+Both directions use the verifier's layer pairing (``porting.verifier.weights``), so ports with
+automatic MXNet names convert too (``--tf file.py:fn --mx file.py:fn``). Every MXNet
+parameter without a TF value, every TF variable nothing takes and every shape mismatch
+is listed by name and fails the conversion (exit 1) unless allowed:
+``--allow-missing 'AuxLogits/*'`` (MXNet parameters that may stay unset),
+``--allow-unexpected PATTERN`` (TF variables that may go unused). Exit 2: bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from porting import compat  # noqa: F401  (shims before any framework import)
+from porting.frameworks.models import UsageError, available, get_model, load_builder, mx_builder, parse_size, tf_builder
+
+
+def _sides(model: str | None, tf: str | None, mx: str | None, size, classes: int | None, need_mx: bool = True):
+    """(TF builder, MX builder or None, (H, W), classes) from a registered model or builder files."""
+    custom = tf and (mx or not need_mx)
+    spec = get_model(model) if model else (None if custom else get_model("inception_resnet_v2"))
+    size = parse_size(size) if isinstance(size, str) else (size, size) if isinstance(size, int) else \
+        tuple(size) if size else (spec.size if spec else (299, 299))
+    classes = classes or (spec.classes if spec else 1001)
+    tf_fn = load_builder(tf, "tf") if tf else tf_builder(spec)
+    mx_fn = None if not need_mx else load_builder(mx, "mx") if mx else mx_builder(spec, size)
+    return tf_fn, mx_fn, size, classes
+
+
+def _tf_graph(tf_fn, size, classes):
+    from porting.frameworks import tf_reader
+
+    return tf_reader.read_graph(tf_fn, size, classes, 1, False)  # inference: BN reads its moving statistics
+
+
+def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | None = None, mx: str | None = None,
+             size=None, classes: int | None = None, epoch: int = 0, allow_missing=(), allow_unexpected=(),
+             tf_graph=None, symbol=None):
+    """Convert a TF checkpoint into ``<out>-symbol.json`` and ``<out>-<epoch>.params``.
+
+    Returns:
+        the ``weights.TransferReport``.
+
+    Raises:
+        porting.verifier.weights.WeightTransferError: problems that were not allowed (nothing is written).
+        FileNotFoundError: no checkpoint at ``checkpoint``.
+    """
+    from porting.frameworks import mx_reader
+    from porting.verifier import weights
+    from porting.core.match import match
+
+    mxnet = compat.import_mx()
+    tf_fn, mx_fn, size, classes = _sides(model, tf, mx, size, classes)
+    values = weights.CheckpointValues(checkpoint)
+    tf_graph = tf_graph or _tf_graph(tf_fn, size, classes)
+    mx_graph = mx_reader.read_symbol(symbol if symbol is not None else mx_fn, size, classes)
+    plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+    arg_params, aux_params, report = weights.transfer(plan, values, allow_missing=allow_missing,
+                                                      allow_unexpected=allow_unexpected)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    mxnet.model.save_checkpoint(str(out), epoch, mx_graph.symbol,
+                                {name: mxnet.nd.array(value) for name, value in arg_params.items()},
+                                {name: mxnet.nd.array(value) for name, value in aux_params.items()})
+    return report
+
+
+def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | None = None, tf: str | None = None,
+             size=None, classes: int | None = None, allow_missing=(), allow_unexpected=(), tf_graph=None):
+    """Convert ``<prefix>-symbol.json`` + ``<prefix>-<epoch>.params`` into a TF checkpoint.
+
+    The MXNet side is the saved symbol itself, paired with the TF builder's graph.
+
+    Returns:
+        (checkpoint prefix written, ``weights.TransferReport``).
+    """
+    from porting.frameworks import mx_reader
+    from porting.verifier import weights
+    from porting.core.match import match
+
+    mxnet = compat.import_mx()
+    symbol_file, params_file = Path(f"{prefix}-symbol.json"), Path(f"{prefix}-{epoch:04d}.params")
+    for path in (symbol_file, params_file):
+        if not path.is_file():
+            raise FileNotFoundError(f"MXNet checkpoint file {path} not found")
+    tf_fn, _, size, classes = _sides(model, tf, None, size, classes, need_mx=False)
+    symbol, arg_params, aux_params = mxnet.model.load_checkpoint(str(prefix), epoch)
+    tf_graph = tf_graph or _tf_graph(tf_fn, size, classes)
+    mx_graph = mx_reader.read_symbol(symbol, size, classes)
+    plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+    values, report = weights.reverse_transfer(plan, arg_params, aux_params, allow_missing=allow_missing,
+                                              allow_unexpected=allow_unexpected)
+    written = weights.write_tf_checkpoint(tf_graph, values, out_checkpoint)
+    return written, report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m porting.convert",
+        description="Convert weights between a TF checkpoint and an MXNet checkpoint, through the verified "
+                    "layer pairing.")
+    parser.add_argument("--model", help=f"registered pair (default inception_resnet_v2): {available()}")
+    parser.add_argument("--tf", help="TF builder path/to/file.py:function (instead of --model)")
+    parser.add_argument("--mx", help="MX builder path/to/file.py:function (instead of --model; TF -> MXNet only)")
+    parser.add_argument("--size", help="input size N or HxW the pads are derived for (default: the model's)")
+    parser.add_argument("--classes", type=int, help="number of classes (default: the model's)")
+    parser.add_argument("--tf-checkpoint", metavar="PATH", help="TF -> MXNet: the TF checkpoint (prefix or directory)")
+    parser.add_argument("--out", metavar="PREFIX", help="TF -> MXNet: write PREFIX-symbol.json and PREFIX-EPOCH.params")
+    parser.add_argument("--mx-checkpoint", metavar="PREFIX", help="MXNet -> TF: PREFIX-symbol.json + PREFIX-EPOCH.params")
+    parser.add_argument("--out-tf-checkpoint", metavar="PATH", help="MXNet -> TF: the TF checkpoint prefix to write")
+    parser.add_argument("--epoch", type=int, default=0, help="MXNet checkpoint epoch (default 0)")
+    parser.add_argument("--allow-missing", action="append", default=[], metavar="PATTERN",
+                        help="parameters that may stay unset (repeatable; e.g. 'AuxLogits/*')")
+    parser.add_argument("--allow-unexpected", action="append", default=[], metavar="PATTERN",
+                        help="values that may go unused (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from porting.verifier.weights import WeightTransferError
+
+    try:
+        forward = bool(args.tf_checkpoint or args.out)
+        backward = bool(args.mx_checkpoint or args.out_tf_checkpoint)
+        if forward == backward:
+            raise UsageError("give either --tf-checkpoint PATH --out PREFIX (TF -> MXNet) or "
+                             "--mx-checkpoint PREFIX --out-tf-checkpoint PATH (MXNet -> TF)")
+        if forward and not (args.tf_checkpoint and args.out):
+            raise UsageError("TF -> MXNet needs both --tf-checkpoint PATH and --out PREFIX")
+        if backward and not (args.mx_checkpoint and args.out_tf_checkpoint):
+            raise UsageError("MXNet -> TF needs both --mx-checkpoint PREFIX and --out-tf-checkpoint PATH")
+        if args.model and (args.tf or args.mx):
+            raise UsageError("give either --model or --tf/--mx builders, not both")
+        if (args.tf or args.mx) and not (args.tf and (args.mx or backward)):
+            raise UsageError("custom builders need --tf and --mx (TF -> MXNet) or --tf (MXNet -> TF)")
+        if args.classes is not None and args.classes < 1:
+            raise UsageError(f"--classes must be a positive integer, got {args.classes}")
+        if args.epoch < 0:
+            raise UsageError(f"--epoch must be non-negative, got {args.epoch}")
+        if args.model:
+            get_model(args.model)
+        common = dict(model=args.model, tf=args.tf, size=args.size, classes=args.classes,
+                      allow_missing=args.allow_missing, allow_unexpected=args.allow_unexpected)
+        if forward:
+            report = tf_to_mx(args.tf_checkpoint, args.out, mx=args.mx, epoch=args.epoch, **common)
+            print(report.text())
+            print(f"wrote {args.out}-symbol.json and {args.out}-{args.epoch:04d}.params")
+        else:
+            written, report = mx_to_tf(args.mx_checkpoint, args.out_tf_checkpoint, epoch=args.epoch, **common)
+            print(report.text())
+            print(f"wrote TF checkpoint {written} (.index, .data-*)")
+    except (UsageError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except WeightTransferError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+

@@ -1,0 +1,282 @@
+"""Compare paired layer records: one ``LayerDiff`` row per layer, with the evidence.
+
+Every layer is compared, not only the end points: an internal layer whose
+shape is wrong but whose error a later layer undoes is a mismatch here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from porting.core.graph_walk import collapse_scope
+from porting.core.match import Pair
+from porting.padding import PaddingError, plan
+from porting.core.records import WINDOWED, Kind, LayerRecord, format_shape, window_before_and_used_after
+
+
+class Status(StrEnum):
+    MATCH = "match"
+    SHAPE_MISMATCH = "shape_mismatch"
+    ATTR_MISMATCH = "attr_mismatch"
+    ONLY_TF = "only_tf"
+    ONLY_MX = "only_mx"
+
+
+#: Severity order: the first that applies is a row's status.
+STATUS_ORDER = (Status.SHAPE_MISMATCH, Status.ATTR_MISMATCH, Status.ONLY_TF, Status.ONLY_MX, Status.MATCH)
+
+#: Parts of a folded record that are layers in their own right when one side lacks them.
+_LAYER_PARTS = {Kind.BN: "batch norm", Kind.ACT: "activation"}
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a row, as shown in reports."""
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    kind: str = ""
+    geometry: str = ""
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "op": self.op, "shape": list(self.shape), "kind": self.kind,
+                "geometry": self.geometry}
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One concrete difference, with the arithmetic and the fix, for bug reports."""
+
+    field: str  # 'shape', 'pads', 'kernel', 'stride', 'dilation', 'inputs', 'extra_layer', 'missing_layer'
+    tf: str
+    mx: str
+    explanation: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class LayerDiff:
+    """One row of the report."""
+
+    index: int
+    tf: Side | None
+    mx: Side | None
+    status: Status
+    note: str = ""
+    matched_by: str | None = None
+    defects: tuple[Defect, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def layer(self) -> str:
+        return self.tf.name if self.tf else self.mx.name if self.mx else "?"
+
+
+def _side(record: LayerRecord | None, name: str | None = None, op: str | None = None) -> Side | None:
+    if record is None:
+        return None
+    return Side(name or record.name, op or record.op, tuple(record.shape), record.kind, record.geometry())
+
+
+def _spatial(shape) -> str:
+    return "x".join(map(str, shape[2:4])) if shape and len(shape) == 4 else format_shape(shape)
+
+
+def _padding_fix(tf: LayerRecord) -> str:
+    """The MXNet arguments that reproduce the TF layer, from porting.padding."""
+    padding = tf.attrs.get("padding")
+    if tf.kind not in WINDOWED or padding not in ("SAME", "VALID") or tf.in_shape is None or len(tf.in_shape) != 4:
+        if tf.pads is not None and tf.kind in WINDOWED:
+            top, bottom, left, right = tf.pads
+            return (f"pad explicitly with mx.sym.pad(pad_width=(0, 0, 0, 0, {top}, {bottom}, {left}, {right})) "
+                    f"and use pad=(0, 0) on the layer")
+        return ""
+    op = {Kind.CONV: "conv", Kind.DWCONV: "conv", Kind.POOL_MAX: "max", Kind.POOL_AVG: "avg"}[tf.kind]
+    size = tuple(tf.in_shape[2:4])
+    if tf.part(Kind.PAD) is not None:  # TF padded explicitly before this layer
+        top, bottom, left, right = tf.pads
+        return (f"pad explicitly with mx.sym.pad(pad_width=(0, 0, 0, 0, {top}, {bottom}, {left}, {right})) "
+                f"and use pad=(0, 0) on the layer")
+    try:
+        recipe = plan(op, size, tf.kernel, tf.stride, padding, tf.dilation or (1, 1))
+    except PaddingError as error:
+        return f"(no exact MXNet form: {error})"
+    return recipe.describe().replace("\n", "; ")
+
+
+def _channels_fix(tf: LayerRecord) -> str:
+    """The MXNet argument that gives the TF layer's output width."""
+    channels = tf.shape[1]
+    if tf.kind in (Kind.CONV, Kind.DWCONV):
+        return f"num_filter={channels}"
+    if tf.kind == Kind.FC:
+        return f"num_hidden={channels}"
+    if tf.kind == Kind.CONCAT:
+        return f"concatenate the same inputs as TF ({channels} channels in all)"
+    return ""
+
+
+def _padding_arithmetic(tf: LayerRecord, mx: LayerRecord) -> str:
+    padding = tf.attrs.get("padding", "explicit")
+    tf_text = (f"TF {padding} at {_spatial(tf.in_shape)}, kernel {'x'.join(map(str, tf.kernel or ()))}, "
+               f"stride {'x'.join(map(str, tf.stride or ()))}: pads (top,bottom,left,right) "
+               f"{tf.pads} → {_spatial(tf.shape)}")
+    mx_text = (f"MXNet pads {mx.pads}"
+               + (f" ({mx.attrs.get('pooling_convention')} convention)" if mx.attrs.get('pooling_convention') else "")
+               + f" → {_spatial(mx.shape)}")
+    return f"{tf_text}; {mx_text}"
+
+
+def _resolve(inputs, skip: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Follow inputs through records that exist on one side only (an inserted layer)."""
+    resolved = []
+    for name in inputs:
+        seen = set()
+        while name in skip and len(skip[name]) == 1 and name not in seen:
+            seen.add(name)
+            name = skip[name][0]
+        resolved.append(name)
+    return tuple(resolved)
+
+
+def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
+    """Turn pairs into report rows; a pair may add rows for layers folded on one side only."""
+    tf_to_mx = {p.tf.name: p.mx.name for p in pairs if p.tf is not None and p.mx is not None}
+    only_tf = {p.tf.name: p.tf.inputs for p in pairs if p.mx is None and p.tf is not None}
+    only_mx = {p.mx.name: p.mx.inputs for p in pairs if p.tf is None and p.mx is not None}
+    rows: list[LayerDiff] = []
+
+    def add(**kwargs) -> None:
+        rows.append(LayerDiff(index=len(rows), **kwargs))
+
+    for pair in pairs:
+        tf, mx = pair.tf, pair.mx
+        if mx is None:
+            add(tf=_side(tf), mx=None, status=Status.ONLY_TF, note="no MXNet layer corresponds to this TF layer",
+                defects=(Defect("missing_layer", f"{tf.op} {format_shape(tf.shape)}", "--",
+                                f"TF layer {tf.name} ({tf.kind}) has no counterpart in the MXNet symbol",
+                                _padding_fix(tf)),))
+            continue
+        if tf is None:
+            add(tf=None, mx=_side(mx), status=Status.ONLY_MX, note="no TF layer corresponds to this MXNet layer",
+                defects=(Defect("extra_layer", "--", f"{mx.op} {format_shape(mx.shape)}",
+                                f"MXNet layer {mx.name} ({mx.kind}) has no counterpart in the TF graph",
+                                "remove it, or add the layer to the TF reference if it belongs there"),))
+            continue
+        defects: list[Defect] = []
+        notes: list[str] = []
+        status = Status.MATCH
+        if tuple(tf.shape) != tuple(mx.shape):
+            status = Status.SHAPE_MISMATCH
+            explanation = f"TF output {format_shape(tf.shape)}, MXNet {format_shape(mx.shape)}"
+            if len(tf.shape) == len(mx.shape) >= 2 and tf.shape[2:] == mx.shape[2:]:
+                # Only the width differs (a wrong filter count, a missing concat input).
+                explanation += f": {mx.shape[1]} channels instead of {tf.shape[1]}"
+                defects.append(Defect("channels", str(tf.shape[1]), str(mx.shape[1]), explanation,
+                                      _channels_fix(tf)))
+            else:
+                if tf.kind in WINDOWED and mx.kind in WINDOWED and tf.pads is not None:
+                    explanation += f" ({_padding_arithmetic(tf, mx)})"
+                if tf.in_shape and mx.in_shape and tuple(tf.in_shape[2:]) != tuple(mx.in_shape[2:]):
+                    explanation += (f"; its input already differs (TF {_spatial(tf.in_shape)}, "
+                                    f"MXNet {_spatial(mx.in_shape)}): an earlier layer is wrong")
+                defects.append(Defect("shape", format_shape(tf.shape), format_shape(mx.shape), explanation,
+                                      _padding_fix(tf) if tf.kind in WINDOWED else ""))
+            notes.append(explanation)
+        if tf.kind in WINDOWED and mx.kind in WINDOWED:
+            for label in ("kernel", "stride", "dilation"):
+                a, b = getattr(tf, label), getattr(mx, label)
+                if a is not None and b is not None and tuple(a) != tuple(b):
+                    defects.append(Defect(label, str(a), str(b), f"{label} TF {a}, MXNet {b}", ""))
+                    notes.append(f"{label} TF {a} vs MXNet {b}")
+            if status == Status.MATCH:
+                tf_window = window_before_and_used_after(tf)
+                mx_window = window_before_and_used_after(mx)
+                shifted = bool(tf_window and mx_window and tf_window != mx_window)
+                same_input = shifted and tuple(tf.in_shape[2:4]) == tuple(mx.in_shape[2:4])
+                if shifted and not same_input:
+                    # An earlier layer's error that this one's output shape hides.
+                    explanation = (f"same output shape from a different input: TF reads {_spatial(tf.in_shape)}, "
+                                   f"MXNet {_spatial(mx.in_shape)} ({_padding_arithmetic(tf, mx)})")
+                    defects.append(Defect("input_shape", _spatial(tf.in_shape), _spatial(mx.in_shape), explanation,
+                                          "fix the earlier layer whose output differs"))
+                    notes.append(f"input TF {_spatial(tf.in_shape)} vs MXNet {_spatial(mx.in_shape)}: "
+                                 "same output from different cells")
+                if shifted and (same_input or tf.pads != mx.pads):
+                    explanation = (f"same output shape, but the windows are shifted: {_padding_arithmetic(tf, mx)}; "
+                                   "every output value is computed from different input cells")
+                    defects.append(Defect("pads", str(tf.pads), str(mx.pads), explanation, _padding_fix(tf)))
+                    notes.append(f"pads TF {tf.pads} vs MXNet {mx.pads}: windows shifted")
+            if status == Status.MATCH and defects:
+                status = Status.ATTR_MISMATCH
+        if tf.kind == Kind.SCALE and mx.kind == Kind.SCALE:
+            a, b = tf.attrs.get("scale"), mx.attrs.get("scale")
+            if a is not None and b is not None and abs(a - b) > 1e-6 * max(1.0, abs(a)):
+                defects.append(Defect("scale", f"{a:g}", f"{b:g}", f"scale TF {a:g}, MXNet {b:g}",
+                                      f"multiply by {a:g}"))
+                notes.append(f"scale TF {a:g} vs MXNet {b:g}")
+                if status == Status.MATCH:
+                    status = Status.ATTR_MISMATCH
+        tf_inputs = tuple(tf_to_mx.get(name, f"<{name}>") for name in _resolve(tf.inputs, only_tf))
+        mx_inputs = _resolve(mx.inputs, only_mx)
+        if tf_inputs != mx_inputs:
+            if sorted(tf_inputs) == sorted(mx_inputs):
+                if tf.kind in (Kind.CONCAT, Kind.OTHER, Kind.MUL) or mx.kind == Kind.CONCAT:
+                    explanation = (f"inputs in a different order: TF {list(tf_inputs)}, MXNet {list(mx_inputs)}"
+                                   + (" (the output channels are permuted)" if tf.kind == Kind.CONCAT else ""))
+                    defects.append(Defect("inputs", str(list(tf_inputs)), str(list(mx_inputs)), explanation,
+                                          f"pass the inputs in TF's order: {list(tf_inputs)}"))
+                    notes.append("concat inputs in a different order" if tf.kind == Kind.CONCAT else explanation)
+                    if status == Status.MATCH:
+                        status = Status.ATTR_MISMATCH
+            elif status == Status.MATCH and not any(name.startswith("<") for name in tf_inputs):
+                explanation = f"inputs differ: TF reads {list(tf_inputs)}, MXNet reads {list(mx_inputs)}"
+                defects.append(Defect("inputs", str(list(tf_inputs)), str(list(mx_inputs)), explanation,
+                                      "connect the layer to the same inputs as TF"))
+                notes.append(explanation)
+                status = Status.ATTR_MISMATCH
+        if pair.note:
+            notes.append(pair.note)
+        add(tf=_side(tf), mx=_side(mx), status=status, note="; ".join(notes), matched_by=pair.matched_by,
+            defects=tuple(defects))
+        # A batch norm or activation folded on one side only is a layer of its own.
+        for part_kind, label in _LAYER_PARTS.items():
+            tf_part, mx_part = tf.part(part_kind), mx.part(part_kind)
+            if tf_part is not None and mx_part is None:
+                add(tf=Side(collapse_scope(tf_part.name), tf_part.op, tuple(tf.shape), part_kind), mx=None,
+                    status=Status.ONLY_TF,
+                    note=f"TF applies a {label} after {tf.name}; the MXNet layer {mx.name} has none",
+                    defects=(Defect("missing_layer", tf_part.op, "--",
+                                    f"the MXNet port lacks the {label} that TF applies after {tf.name}",
+                                    f"add a {label} after {mx.name}"),))
+            elif mx_part is not None and tf_part is None:
+                add(tf=None, mx=Side(mx_part.name, mx_part.op, tuple(mx.shape), part_kind), status=Status.ONLY_MX,
+                    note=f"MXNet applies a {label} after {mx.name}; the TF layer {tf.name} has none",
+                    defects=(Defect("extra_layer", "--", mx_part.op,
+                                    f"the MXNet port adds a {label} that TF does not have after {tf.name}",
+                                    f"remove {mx_part.name}"),))
+    return rows
+
+
+def summarize(rows: list[LayerDiff]) -> dict:
+    """Counts per status, and the verdict."""
+    counts = {status.value: 0 for status in Status}
+    for row in rows:
+        counts[row.status.value] += 1
+    return {"rows": len(rows), **counts,
+            "verdict": "match" if counts[Status.MATCH.value] == len(rows) else "mismatch"}
+
+
+def verdict_line(rows: list[LayerDiff]) -> str:
+    """'PASSED | 496/496 layers match' or 'FAILED | 3 shape mismatches, 1 only in TF'."""
+    summary = summarize(rows)
+    if summary["verdict"] == "match":
+        return f"PASSED | {summary['match']}/{summary['rows']} layers match"
+    labels = ((Status.SHAPE_MISMATCH, "shape mismatch", "shape mismatches"),
+              (Status.ATTR_MISMATCH, "attribute mismatch", "attribute mismatches"),
+              (Status.ONLY_MX, "only in MXNet", "only in MXNet"),
+              (Status.ONLY_TF, "only in TF", "only in TF"))
+    parts = [f"{summary[status.value]} {one if summary[status.value] == 1 else many}"
+             for status, one, many in labels if summary[status.value]]
+    return f"FAILED | {', '.join(parts)} ({summary['match']}/{summary['rows']} rows match)"

@@ -1,0 +1,190 @@
+"""Graph bookkeeping shared by tf_reader and mx_reader: data paths, grouping, canonical order.
+
+Both sides describe a graph as ``Node``s (one per framework op on the data
+path); this module folds them into ``LayerRecord``s the same way for both, so
+a conv + batch norm + activation declared as one slim layer becomes one record
+on each side.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from porting.core.records import Kind, LayerRecord, Part
+
+_ANCHOR_SUFFIXES = {
+    "conv2d", "convolution", "depthwise", "depthwiseconv2dnative", "maxpool", "avgpool",
+    "pooling", "matmul", "biasadd", "fusedbatchnormv3", "fusedbatchnorm", "batchnorm",
+    "fullyconnected", "fwd", "output",
+    "flatten",  # slim.flatten's op sits in 'Flatten/flatten' (tf.layers' own scope inside slim's)
+}
+
+
+@dataclass
+class Node:
+    """One op on the data path, as a side reads it from its graph."""
+
+    name: str  # the op's own name
+    scope: str  # the layer scope it belongs to (used as the record name)
+    kind: str
+    op: str
+    inputs: list[str]  # names of data-path nodes feeding it, argument order
+    shape: tuple[int, ...]
+    in_shape: tuple[int, ...] | None = None
+    kernel: tuple[int, ...] | None = None
+    stride: tuple[int, ...] | None = None
+    dilation: tuple[int, ...] | None = None
+    pads: tuple[int, int, int, int] | None = None
+    attrs: dict = field(default_factory=dict)
+
+
+# Which part may follow which when folding a chain into one record.
+_FOLLOWERS = {
+    Kind.CONV: (Kind.BIAS, Kind.BN, Kind.ACT),
+    Kind.DWCONV: (Kind.BIAS, Kind.BN, Kind.ACT),
+    Kind.FC: (Kind.BIAS, Kind.BN, Kind.ACT),
+}
+
+
+def fold(nodes: list[Node], consumers: dict[str, list[str]], keep: set[str]) -> list[LayerRecord]:
+    """Fold chains (pad→conv→bias→bn→act) into records; keep creation order.
+
+    Args:
+        nodes: data-path nodes in a topological order.
+        consumers: node name → names of data-path nodes that read its output.
+        keep: node names whose output must stay visible (end points, outputs):
+            a chain is never folded past them... except into the node itself.
+    """
+    by_name = {node.name: node for node in nodes}
+    owner: dict[str, str] = {}
+    records: list[LayerRecord] = []
+    used_names: set[str] = set()
+
+    def single_consumer(name: str) -> Node | None:
+        readers = consumers.get(name, [])
+        if len(readers) != 1 or name in keep:
+            return None
+        reader = by_name[readers[0]]
+        return reader if reader.inputs and reader.inputs[0] == name else None
+
+    folded_pads: dict[str, Node] = {}
+    for node in nodes:
+        if node.kind == Kind.PAD and node.pads is not None:
+            reader = single_consumer(node.name)
+            if reader is not None and reader.kind in (Kind.CONV, Kind.DWCONV, Kind.POOL_MAX, Kind.POOL_AVG) \
+                    and reader.attrs.get("accepts_pad", True):
+                folded_pads[reader.name] = node
+                owner[node.name] = reader.name  # provisional, fixed below
+
+    for node in nodes:
+        if node.name in owner:
+            continue
+        parts = []
+        chain = [node]
+        pad = folded_pads.get(node.name)
+        if pad is not None:
+            parts.append(Part(Kind.PAD, pad.name, pad.op))
+        parts.append(Part(node.kind, node.name, node.op))
+        allowed = list(_FOLLOWERS.get(node.kind, ()))
+        tail = node
+        while allowed:
+            reader = single_consumer(tail.name)
+            if reader is None or reader.kind not in allowed:
+                break
+            allowed = allowed[allowed.index(reader.kind) + 1:]
+            parts.append(Part(reader.kind, reader.name, reader.op))
+            chain.append(reader)
+            tail = reader
+        name = node.scope
+        if name in used_names:
+            name = node.name if node.name not in used_names else f"{node.name}#{len(records)}"
+        used_names.add(name)
+        attrs = dict(node.attrs)
+        for member in chain[1:]:
+            attrs.update({f"{member.kind}.{key}": value for key, value in member.attrs.items()})
+        if pad is not None:
+            attrs.update({f"pad.{key}": value for key, value in pad.attrs.items()})
+        attrs["output_node"] = tail.name
+        pads = node.pads
+        in_shape = node.in_shape
+        if pad is not None:
+            pads = tuple(a + b for a, b in zip(pad.pads, node.pads or (0, 0, 0, 0)))
+            in_shape = pad.in_shape
+        members = ([pad] if pad is not None else []) + chain
+        for member in members:
+            owner[member.name] = name
+        head_inputs = pad.inputs if pad is not None else node.inputs
+        records.append(LayerRecord(
+            name=name, kind=node.kind, op=node.op, inputs=tuple(head_inputs), shape=tail.shape,
+            in_shape=in_shape, kernel=node.kernel, stride=node.stride, dilation=node.dilation,
+            pads=pads, attrs=attrs, parts=tuple(parts)))
+
+    # Inputs named nodes; rename them to the records that own those nodes.
+    renamed = []
+    for record in records:
+        inputs = tuple(owner.get(name, name) for name in record.inputs)
+        renamed.append(_replace_inputs(record, inputs))
+    return canonical_order(renamed)
+
+
+def _replace_inputs(record: LayerRecord, inputs: tuple[str, ...]) -> LayerRecord:
+    from dataclasses import replace
+
+    return replace(record, inputs=inputs)
+
+
+def canonical_order(records: list[LayerRecord]) -> list[LayerRecord]:
+    """A topological order that does not depend on how the source was written.
+
+    Post-order DFS from the sinks, the deepest sink first, visiting inputs in
+    argument order: the trunk comes out in data-flow order, branches of a concat
+    in concat order, and side heads (AuxLogits) after the trunk on both sides.
+    """
+    by_name = {record.name: record for record in records}
+    readers: dict[str, int] = {record.name: 0 for record in records}
+    for record in records:
+        for name in record.inputs:
+            if name in readers:
+                readers[name] += 1
+    depth: dict[str, int] = {}
+    for record in records:  # creation order is topological
+        depth[record.name] = 1 + max((depth.get(name, 0) for name in record.inputs), default=0)
+    position = {record.name: index for index, record in enumerate(records)}
+    sinks = sorted((name for name, count in readers.items() if count == 0),
+                   key=lambda name: (-depth[name], position[name]))
+    ordered: list[LayerRecord] = []
+    seen: set[str] = set()
+    for sink in sinks:
+        stack = [(sink, 0)]
+        while stack:
+            name, next_input = stack.pop()
+            if name in seen:
+                continue
+            record = by_name[name]
+            inputs = [n for n in record.inputs if n in by_name]
+            if next_input < len(inputs):
+                stack.append((name, next_input + 1))
+                child = inputs[next_input]
+                if child not in seen:
+                    stack.append((child, 0))
+                continue
+            seen.add(name)
+            ordered.append(record)
+    return ordered
+
+
+def collapse_scope(name: str) -> str:
+    """'Net/Net/Mixed_5b/concat' → 'Net/Mixed_5b/concat' (TF re-entered variable scopes)."""
+    parts = name.split("/")
+    while len(parts) > 1 and parts[0] == parts[1]:
+        parts.pop(0)
+    return "/".join(parts)
+
+
+def name_key(name: str) -> str:
+    """The normalized join key: scope separators and trailing op-type tokens ignored."""
+    tokens = [token for token in re.split(r"[^A-Za-z0-9]+", collapse_scope(name)) if token]
+    tokens = [token.lower() for token in tokens]
+    while len(tokens) > 1 and tokens[-1] in _ANCHOR_SUFFIXES:
+        tokens.pop()
+    return "/".join(tokens)

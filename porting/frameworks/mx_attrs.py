@@ -1,0 +1,79 @@
+"""One parser for the attributes of an MXNet symbol's JSON (``symbol.tojson()``).
+
+MXNet stores every operator attribute as a string: ``"(3, 3)"``, ``"True"``, ``"1e-05"``,
+``"valid"``. Everything that reads a symbol (the reader, the lint, the training heads,
+the serving rewrites) parses them here, so ``"true"``, ``"1"`` and ``"True"`` mean the
+same thing everywhere. No MXNet import: the input is the JSON text or its dicts.
+"""
+from __future__ import annotations
+
+import ast
+import json
+
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+
+
+def parse(value):
+    """An attribute string as a Python value: a literal where it is one, else the stripped text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        text = value.strip()
+        lowered = text.lower()
+        if lowered == "true":
+            return True
+        if lowered == "false":
+            return False
+        if lowered == "none":
+            return None
+        return text
+
+
+def as_tuple(value, default: tuple[int, ...], ndim: int = 2) -> tuple[int, ...]:
+    """``"(3, 3)"`` -> ``(3, 3)``; ``"3"`` -> ``(3,) * ndim``; missing or empty -> ``default``."""
+    if value is None:
+        return default
+    parsed = parse(value)
+    if isinstance(parsed, int):
+        return (parsed,) * ndim
+    parsed = tuple(int(v) for v in parsed)
+    return parsed if parsed else default
+
+
+def as_flag(value, default: bool | None = None) -> bool | None:
+    """``"True"``/``"true"``/``"1"`` -> True, ``"False"``/``"0"`` -> False; missing -> ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        parsed = parse(value)
+        return bool(parsed) if parsed is not None else default
+    return bool(value)
+
+
+def as_float(value, default: float | None = None) -> float | None:
+    """A number attribute; missing or not a number -> ``default``."""
+    if value is None:
+        return default
+    try:
+        return float(parse(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def attrs_of(entry: dict | None) -> dict:
+    """The attribute dict of one node of the symbol JSON (``{}`` when it has none)."""
+    return (entry or {}).get("attrs", {}) or {}
+
+
+def symbol_graph(symbol_or_json) -> dict:
+    """The symbol's JSON graph as a dict (``nodes``, ``heads``, ``arg_nodes``)."""
+    text = symbol_or_json if isinstance(symbol_or_json, str) else symbol_or_json.tojson()
+    return json.loads(text)

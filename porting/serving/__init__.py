@@ -1,0 +1,2 @@
+"""Serving the trained model: loading, preprocessing and prediction, inference-only graph rewrites.
+"""

@@ -1,0 +1,96 @@
+"""CPU threading settings for MXNet, applied before ``import mxnet``.
+
+MXNet 1.9.1 reads its threading settings once, when the library loads:
+
+* ``OMP_NUM_THREADS`` unset: MXNet assumes two hardware threads per core on x86 and
+  gives each operator ``omp_get_num_procs() / 2`` OpenMP threads
+  (``src/engine/openmp.cc``; apache/mxnet#10836). On a CPU without SMT (such as
+  this project's 2-vCPU machines, ``lscpu``: one thread per core) that is half the
+  cores: one thread on two cores, while TensorFlow uses both.
+* ``MXNET_CPU_WORKER_NTHREADS`` (default 1): how many operators run at once. With
+  one, the branches of an Inception block run one after the other; TensorFlow's
+  inter-op pool runs them side by side.
+
+:func:`mxnet_cpu_env` sets one OpenMP thread per physical core. Measured with
+``bench/train_throughput.py`` on 2 vCPUs (AMD EPYC, no SMT), Inception-ResNet-v2 training
+at 299, batch 8: 0.67 -> 1.05 images/s, and inference 2.6 -> 3.8 images/s (README,
+"Performance"). Two engine workers (``MXNET_CPU_WORKER_NTHREADS=2``) on top gave nothing
+more on an idle machine and are not set. On a machine oversubscribed by other
+processes, OpenMP threads wait for each other at every barrier, so more threads can be
+slower there; export ``OMP_NUM_THREADS`` to override.
+
+:func:`apply_mxnet_cpu_env` sets it without overriding anything the user exported;
+``porting.compat.import_mx()`` calls it just before MXNet loads, so every entry point
+(compare, train, predict, autoport) runs with it. CPU operators only; GPU kernels are
+unaffected.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_per_core() -> int:
+    """Hardware threads per physical core (1 without SMT), from sysfs; 1 when unknown."""
+    path = "/sys/devices/system/cpu/cpu0/topology/thread_siblings_list"
+    try:
+        with open(path) as handle:
+            text = handle.read().strip()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        count += int(high) - int(low) + 1 if high else 1
+    return max(1, count)
+
+
+def mxnet_cpu_env(cores: int | None = None) -> dict[str, str]:
+    """The MXNet threading settings for training on ``cores`` CPUs (default: this process's)."""
+    cores = cores or usable_cores()
+    physical = max(1, cores // threads_per_core())
+    return {"OMP_NUM_THREADS": str(physical)}
+
+
+def apply_mxnet_cpu_env(environ=None) -> dict[str, str]:
+    """Set :func:`mxnet_cpu_env` in ``environ`` (default ``os.environ``) where unset.
+
+    Returns:
+        the settings that were applied (those already set are left alone).
+
+    Raises:
+        RuntimeError: MXNet is already imported, so the settings could not take effect.
+    """
+    environ = os.environ if environ is None else environ
+    if environ is os.environ and "mxnet" in sys.modules:
+        raise RuntimeError("apply_mxnet_cpu_env() must run before MXNet is imported: "
+                           "MXNet reads its thread settings when the library loads")
+    applied = {}
+    for key, value in mxnet_cpu_env().items():
+        if key not in environ:
+            environ[key] = value
+            applied[key] = value
+    if environ is os.environ:
+        _APPLIED_HERE.update(applied)
+    return applied
+
+
+#: What :func:`apply_mxnet_cpu_env` set in this process's own environment.
+_APPLIED_HERE: dict[str, str] = {}
+
+
+def environ_without_applied() -> dict[str, str]:
+    """``os.environ`` as the user exported it: without the settings this process applied.
+
+    For child processes that must not inherit them (a TensorFlow measurement, or
+    MXNet with the library's defaults).
+    """
+    return {key: value for key, value in os.environ.items() if _APPLIED_HERE.get(key) != value}

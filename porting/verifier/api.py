@@ -1,0 +1,220 @@
+"""``verify()``: compare a TF builder with an MXNet builder, layer by layer, and its result type.
+
+The public API for users' own CI suites (``python -m porting.compare`` is its command)::
+
+    from porting import verify
+    result = verify(tf="nets/mynet_tf.py:build", mx="nets/mynet_mx.py:build", size=224, classes=1000)
+    assert result, result.report()
+
+Exit codes: 0 the port matches, 1 it does not, 2 bad usage or input.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from porting import compat  # noqa: F401  (shims before any framework import)
+from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
+from porting.core.match import match
+from porting.frameworks.models import (MODELS, UsageError, available, get_model, load_builder, mx_builder, parse_size,
+                            tf_builder)
+from porting.core.records import LayerRecord
+
+FORMATS = ("text", "markdown", "json")
+
+
+@dataclass
+class CompareResult:
+    """Everything a comparison found; truthy when the port matches."""
+
+    title: str
+    rows: list[LayerDiff]
+    end_points: list[dict]
+    tf_graph: object = None
+    mx_graph: object = None
+    pairs: list = field(default_factory=list)
+    findings: list = field(default_factory=list)  # lint findings (porting.verifier.lint)
+    numeric: dict | None = None  # numeric parity summary (porting.verifier.parity)
+    timings: dict = field(default_factory=dict)
+    #: Parameter counts the frameworks themselves report ({"tf": trainable variables,
+    #: "mx": learnable arguments}), to check the report's per-layer cost columns against.
+    framework_params: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def passed(self) -> bool:
+        return all(hook() for hook in self._checks())
+
+    def _checks(self):
+        yield lambda: summarize(self.rows)["verdict"] == "match"
+        yield lambda: not any(getattr(f, "severity", None) == "error" for f in self.findings)
+        yield lambda: self.numeric is None or bool(self.numeric.get("passed", False))
+
+    def summary(self) -> dict:
+        data = summarize(self.rows)
+        if not self.passed and data["verdict"] == "match":
+            data["verdict"] = "mismatch"
+        return data
+
+    def verdict_line(self) -> str:
+        line = verdict_line(self.rows)
+        errors = sum(1 for f in self.findings if getattr(f, "severity", None) == "error")
+        if errors:
+            line = line.replace("PASSED", "FAILED") + f"; {errors} lint error{'s' if errors != 1 else ''}"
+        if self.numeric is not None and not self.numeric.get("passed", False):
+            line = line.replace("PASSED", "FAILED") + "; numeric parity failed"
+        return line
+
+    # Hooks the lint and numeric passes fill; plain comparisons leave them empty.
+    def extra_text_sections(self) -> list[str]:
+        return [section for section in self._sections("text") if section]
+
+    def extra_markdown_sections(self) -> list[str]:
+        return [section for section in self._sections("markdown") if section]
+
+    def _sections(self, fmt: str):
+        renderers = getattr(self, "section_renderers", [])
+        for renderer in renderers:
+            yield renderer(self, fmt)
+
+    def extra_json(self) -> dict:
+        data = {}
+        if self.findings or getattr(self, "lint_ran", False):
+            data["findings"] = [f.as_dict() if hasattr(f, "as_dict") else f for f in self.findings]
+        if self.numeric is not None:
+            data["numeric"] = self.numeric
+        return data
+
+    def extra_bug_reports(self):
+        for finding in self.findings:
+            if hasattr(finding, "bug_report") and getattr(finding, "severity", None) != "info":
+                yield f"{finding.check}_{finding.layer}", finding.bug_report(self)
+
+    def tf_record(self, name: str) -> LayerRecord | None:
+        return next((r for r in self.tf_graph.records if r.name == name), None) if self.tf_graph else None
+
+    def mx_record(self, name: str) -> LayerRecord | None:
+        return next((r for r in self.mx_graph.records if r.name == name), None) if self.mx_graph else None
+
+    def report(self, fmt: str = "text", only_problems: bool = False, end_points: bool = False) -> str:
+        """Render as 'text', 'markdown' or 'json'."""
+        from porting.verifier import report
+
+        if fmt == "markdown":
+            return report.render_markdown(self, only_problems, end_points)
+        if fmt == "json":
+            return report.render_json(self, only_problems)
+        return report.render_text(self, only_problems, end_points)
+
+
+def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
+    tf_to_mx = {p.tf.name: p.mx for p in rows_pairs if p.tf is not None and p.mx is not None}
+    by_name = {record.name: record for record in tf_graph.records}
+    result = []
+    for key, record_name in tf_graph.end_point_records.items():
+        tf_record = by_name.get(record_name)
+        mx_record = tf_to_mx.get(record_name)
+        tf_shape = list(tf_record.shape) if tf_record else None
+        mx_shape = list(mx_record.shape) if mx_record else None
+        status = (Status.MATCH if tf_shape == mx_shape else
+                  Status.ONLY_TF if mx_shape is None else Status.SHAPE_MISMATCH).value
+        result.append({"name": key, "tf_layer": record_name, "mx_layer": mx_record.name if mx_record else None,
+                       "tf": tf_shape, "mx": mx_shape, "status": status})
+    return result
+
+
+def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: int | None = None, batch: int = 1,
+           is_training: bool | None = None, lint: bool = True, title: str | None = None,
+           tf_graph=None, numeric: bool = False, weights: str | None = None, seed: int = 0,
+           rtol: float | None = None, atol: float | None = None) -> CompareResult:
+    """Compare a TF builder with an MX builder, layer by layer.
+
+    Args:
+        model: a registered pair (``porting.frameworks.models.MODELS``); its sides are
+            replaced by ``tf`` / ``mx`` when those are given.
+        tf: ``fn(images, num_classes) -> (logits, end_points)`` or 'file.py:function'.
+        mx: ``fn(num_classes) -> Symbol`` or 'file.py:function'.
+        size: int, (H, W) or 'HxW'; classes, batch: as fed to both builders.
+        is_training: mode for TF builders that accept ``is_training``; default
+            True (dropout and batch-norm decay visible), False for numeric parity.
+        lint: run the semantic lint pass when it is available.
+        numeric: also transfer weights and compare every paired layer's output
+            (``porting.verifier.parity``); implies ``is_training=False``.
+        weights: a TF checkpoint for numeric parity (default: seeded random weights).
+        seed, rtol, atol: the seed of the random weights and input, and the
+            tolerances (default ``porting.verifier.parity.DEFAULT_RTOL``, and an atol of
+            ``DEFAULT_ATOL_RANGE`` times each layer's range).
+        tf_graph: a ``tf_reader.TfGraph`` already built (e.g. ``result.tf_graph``
+            of an earlier call) to use instead of calling the TF builder, so one
+            TF reference can be checked against many MX candidates; ``size``
+            then defaults to its input size, and ``size`` / ``batch`` must agree
+            with it.
+
+    Raises:
+        UsageError: unknown model, unreadable builder, bad size.
+        porting.frameworks.tf_reader.BuilderError / porting.frameworks.mx_reader.SymbolError: a builder
+            raised or broke its contract.
+    """
+    from porting.frameworks import mx_reader
+    from porting.frameworks import tf_reader
+
+    timings = {}
+    numeric = numeric or weights is not None
+    if numeric and is_training is None:
+        is_training = False
+    spec = get_model(model) if model else (None if (tf and mx) else get_model("inception_resnet_v2"))
+    if size is None:
+        size = _graph_size(tf_graph) if tf_graph is not None else spec.size if spec else (299, 299)
+    size = parse_size(size) if isinstance(size, str) else (size, size) if isinstance(size, int) else tuple(size)
+    classes = classes or (spec.classes if spec else 1001)
+    if batch < 1:
+        raise UsageError(f"--batch must be a positive integer, got {batch}")
+    tf_fn = load_builder(tf, "tf") if isinstance(tf, str) else tf or tf_builder(spec)
+    mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx or mx_builder(spec, size)
+    started = time.perf_counter()
+    if tf_graph is None:
+        tf_graph = tf_reader.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+    elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
+        built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
+        raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
+    timings["tf"] = time.perf_counter() - started
+    started = time.perf_counter()
+    mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch)
+    timings["mx"] = time.perf_counter() - started
+    started = time.perf_counter()
+    pairs = match(tf_graph.records, mx_graph.records)
+    rows = compare_pairs(pairs)
+    timings["match"] = time.perf_counter() - started
+    name = title or (spec.name if spec and not (tf or mx) else
+                     f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
+    result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
+                           rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
+                           mx_graph=mx_graph, pairs=pairs, timings=timings,
+                           framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
+                                             "mx": mx_reader.learnable_parameter_count(mx_graph)})
+    result.spec = spec if spec is not None and not tf else None  # the lint reads its nominal size and options
+    if lint:
+        _run_lint(result)
+    if numeric:
+        from porting.verifier import parity
+
+        started = time.perf_counter()
+        parity.apply(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
+        timings["numeric"] = time.perf_counter() - started
+    return result
+
+
+def _graph_size(tf_graph, with_batch: bool = False) -> tuple[int, ...]:
+    """(H, W) of a built TF graph's NHWC input, or (N, H, W)."""
+    n, h, w, _ = (int(dim) for dim in tf_graph.images.shape.as_list())
+    return (n, h, w) if with_batch else (h, w)
+
+
+def _run_lint(result: CompareResult) -> None:
+    try:
+        from porting.verifier import lint
+    except ImportError:  # the lint pass is optional in this build
+        return
+    lint.apply(result)
