@@ -45,16 +45,20 @@ def child(args) -> None:
     from porting import compat
 
     mx = compat.import_mx()
-    from porting.training import trainer
+    from porting.training.config import TrainConfig
+    from porting.training.devices import contexts
+    from porting.training.network import build_symbol
+    from porting.training.optimizer import optimizer_spec
+    from porting.training.symbol_heads import LABEL_NAME
 
     size = (args.size, args.size)
-    ctxs = trainer.contexts(args.gpus)
-    sym = trainer.build_symbol(10, size, repeats=args.repeats, align_feature_maps=args.size < 75)
-    mod = mx.mod.Module(sym, label_names=(trainer.LABEL_NAME,), context=ctxs)
-    mod.bind(data_shapes=[("data", (args.batch, 3, *size))], label_shapes=[(trainer.LABEL_NAME, (args.batch,))])
+    ctxs = contexts(args.gpus)
+    sym = build_symbol(10, size, repeats=args.repeats, align_feature_maps=args.size < 75)
+    mod = mx.mod.Module(sym, label_names=(LABEL_NAME,), context=ctxs)
+    mod.bind(data_shapes=[("data", (args.batch, 3, *size))], label_shapes=[(LABEL_NAME, (args.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2.0))
-    name, params = trainer.optimizer_spec(trainer.TrainConfig(data="-", model_dir="-"), 10)
+    name, params = optimizer_spec(TrainConfig(data="-", model_dir="-"), 10)
     mod.init_optimizer(optimizer=name, optimizer_params=params)
     batch = mx.io.DataBatch([mx.nd.random.uniform(-1, 1, (args.batch, 3, *size))],
                             [mx.nd.array(mx.nd.random.randint(0, 10, (args.batch,)).asnumpy())])

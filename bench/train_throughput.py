@@ -53,7 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from porting.util import atomic_write_text  # noqa: E402  (no framework import)
+from porting import util  # noqa: E402  (no framework import)
+from porting.util import atomic_write_text  # noqa: E402
 
 FORMAT = "porting.bench.train_throughput/1"
 DEFAULT_OUT = ROOT / "reports" / "bench" / "train_throughput.json"
@@ -318,13 +319,14 @@ def render(report: dict) -> str:
 
 
 def parse_gpus(text: str | None) -> list[int]:
+    """``porting.util.parse_gpus``, with one GPU at most: the TF reference trains on one device."""
     if text is None:
         return []
     try:
-        ids = [int(part) for part in text.split(",") if part.strip() != ""]
+        ids = util.parse_gpus(text)
     except ValueError:
         raise UsageError(f"--gpus must be one GPU id such as 0, got {text!r}") from None
-    if len(ids) != 1 or ids[0] < 0:
+    if len(ids) != 1:
         raise UsageError(f"--gpus takes one GPU id (the TF reference trains on one device), got {text!r}")
     return ids
 
@@ -503,15 +505,16 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     mx = compat.import_mx()
     from mx_impl import inception_resnet_v2 as irv2
     from porting.serving import rewrites
-    from porting.training import trainer
+    from porting.training.network import build_symbol
+    from porting.training.symbol_heads import LABEL_NAME
 
     rss_import = rss_mb()
     ctx = [mx.gpu(i) for i in gpus] if gpus else [mx.cpu()]
     started = time.perf_counter()
-    sym = trainer.build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
+    sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
-    mod = mx.mod.Module(sym, data_names=["data"], label_names=[trainer.LABEL_NAME], context=ctx)
-    mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(trainer.LABEL_NAME, (cfg.batch,))])
+    mod = mx.mod.Module(sym, data_names=["data"], label_names=[LABEL_NAME], context=ctx)
+    mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(LABEL_NAME, (cfg.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
     mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": LR, "momentum": MOMENTUM, "wd": WD})

@@ -11,13 +11,11 @@ MXNet 1.9.1 reads its threading settings once, when the library loads:
   one, the branches of an Inception block run one after the other; TensorFlow's
   inter-op pool runs them side by side.
 
-:func:`mxnet_cpu_env` sets one OpenMP thread per physical core. Measured with
-``bench/train_throughput.py`` on 2 vCPUs (AMD EPYC, no SMT), Inception-ResNet-v2 training
-at 299, batch 8: 0.67 -> 1.05 images/s, and inference 2.6 -> 3.8 images/s (README,
-"Performance"). Two engine workers (``MXNET_CPU_WORKER_NTHREADS=2``) on top gave nothing
-more on an idle machine and are not set. On a machine oversubscribed by other
-processes, OpenMP threads wait for each other at every barrier, so more threads can be
-slower there; export ``OMP_NUM_THREADS`` to override.
+:func:`mxnet_cpu_env` sets one OpenMP thread per physical core (what it gains, measured
+with ``bench/train_throughput.py``: README, "Performance"). Two engine workers
+(``MXNET_CPU_WORKER_NTHREADS=2``) are not set: on top of it they gave nothing more. On a
+machine oversubscribed by other processes, OpenMP threads wait for each other at every
+barrier, so more threads can be slower there; export ``OMP_NUM_THREADS`` to override.
 
 :func:`apply_mxnet_cpu_env` sets it without overriding anything the user exported;
 ``porting.compat.import_mx()`` calls it just before MXNet loads, so every entry point

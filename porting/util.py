@@ -154,6 +154,11 @@ def slug(text: str, limit: int = 120, default: str = "layer") -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:limit] or default
 
 
+def short_list(items: list[str], limit: int = 8) -> str:
+    """The first ``limit`` items, comma-separated, then how many more there are (for one-line messages)."""
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 _HXW = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 

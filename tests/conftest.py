@@ -51,7 +51,7 @@ def digits_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_model(digits_data, tmp_path_factory):
     """A model trained in-process for 2 short epochs on ``digits_data`` (``TrainResult``)."""
-    from porting.training import trainer
+    from porting.training import config, loop
 
     out = tmp_path_factory.mktemp("digits_model") / "run"
-    return trainer.train(trainer.TrainConfig(data=str(digits_data), model_dir=str(out), **DIGITS_TRAIN_ARGS))
+    return loop.train(config.TrainConfig(data=str(digits_data), model_dir=str(out), **DIGITS_TRAIN_ARGS))

@@ -17,7 +17,7 @@ from porting import compat  # noqa: F401  (numpy shim before MXNet)
 
 
 def _hxw(text: str) -> tuple[int, int]:
-    from porting.data.imageproc import parse_hxw
+    from porting.util import parse_hxw
 
     try:
         return parse_hxw(text)

@@ -52,15 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from porting.serving import prediction
-    from porting.training import trainer
+    from porting.training.config import TrainError
+    from porting.training.devices import contexts
 
     try:
-        ctx = trainer.contexts(args.gpus)
+        ctx = contexts(args.gpus)
         if len(ctx) != 1:
             raise prediction.PredictError("--gpus: prediction runs on one device; give one GPU number")
         model = prediction.load_model(args.model, args.epoch, args.manifest)
         predictor = prediction.Predictor(model, ctx[0], args.batch_size)
-    except (prediction.PredictError, trainer.TrainError) as e:
+    except (prediction.PredictError, TrainError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

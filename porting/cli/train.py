@@ -28,21 +28,6 @@ import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
 
-REPEAT_NAMES = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
-
-
-def _repeats(text: str) -> tuple[int, int, int]:
-    if text in REPEAT_NAMES:
-        return REPEAT_NAMES[text]
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(
-            f"expected 'full', 'reduced' or three non-negative ints like 1,1,1 (block35, block17, block8), got {text!r}")
-    return values
-
 
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: only the options actually given appear, so --resume can tell them apart.
@@ -66,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the hand port's training heads, started from PREFIX-0000.params when present (new "
                         "logits layers when the number of classes differs); --repeats, --align-feature-maps, "
                         "--aux-logits and --dropout-keep-prob do not apply")
-    g.add_argument("--repeats", type=_repeats,
-                   help="residual blocks per stage: full (10,20,9, default), reduced (2,2,2) or A,B,C")
+    # Presets are resolved in main(), after MXNet loads (mx_impl's REPEAT_PRESETS): --help stays fast.
+    g.add_argument("--repeats", metavar="NAME|A,B,C",
+                   help="residual blocks per stage (block35, block17, block8): a preset, full (10,20,9, "
+                        "default), reduced (1,1,1) or small (2,2,2), or three counts A,B,C")
     g.add_argument("--align-feature-maps", action=argparse.BooleanOptionalAction,
                    help="slim's SAME-padded stem: allows inputs smaller than 75x75 (default off, as slim)")
     g.add_argument("--aux-logits", action=argparse.BooleanOptionalAction,
@@ -107,23 +94,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    explicit = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    explicit = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    from porting.training import trainer  # imports MXNet: a DMLC server or scheduler runs inside this import
+    # Imports MXNet: a DMLC server or scheduler runs inside this import.
+    from porting.training.checkpoint import saved_config
+    from porting.training.config import TrainConfig, TrainError, repeat_counts, resolve_resume, symbol_option_conflict
+    from porting.training.loop import train
 
+    if "repeats" in explicit:
+        try:
+            explicit["repeats"] = repeat_counts(explicit["repeats"])
+        except ValueError as e:
+            parser.error(f"argument --repeats: {e}")
     resume = explicit.pop("resume", False)
     try:
         if resume:
-            cfg = trainer.resolve_resume(explicit, trainer.saved_config(explicit["model_dir"]))
+            cfg = resolve_resume(explicit, saved_config(explicit["model_dir"]))
         else:
             if "data" not in explicit:
-                raise trainer.TrainError("--data is required (except with --resume)")
-            cfg = trainer.TrainConfig(**explicit)
-        conflict = trainer.symbol_option_conflict(explicit) if cfg.symbol else None
+                raise TrainError("--data is required (except with --resume)")
+            cfg = TrainConfig(**explicit)
+        conflict = symbol_option_conflict(explicit) if cfg.symbol else None
         if conflict:
-            raise trainer.TrainError(conflict)
-        result = trainer.train(cfg)
-    except trainer.TrainError as e:
+            raise TrainError(conflict)
+        result = train(cfg)
+    except TrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     last = result.rows[-1] if result.rows else {}

@@ -1,4 +1,10 @@
-"""Data sets: sources (folder layouts), splits, image processing, RecordIO packing, the manifest, iterators.
+"""Data sets: from a folder of images to a shuffled, stratified RecordIO data set and its manifest.
 
-``python -m porting.data`` is the command (``porting.cli.data``).
+``python -m porting.data`` is the command (``porting.cli.data``); ``packing.build`` is the
+whole of it. Modules: ``sources`` (folder layouts -> labelled candidates), ``splits``
+(dedupe, stratified split), ``imageproc`` (one image from bytes to network input, shared
+with prediction), ``packing`` (check, split, pack, mean, manifest), ``output_dir`` (what
+the output directory may hold, its lock, fingerprint, staging and atomic commit),
+``manifest`` (the typed record training and prediction read), ``iterators`` (MXNet
+record iterators fed from the manifest).
 """

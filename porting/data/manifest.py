@@ -5,8 +5,8 @@ order, the resize and crop, the colour order, the mean image and the per-channel
 mean/std, and which normalisation to apply. ``load_manifest`` also checks that the files
 the manifest names are the ones that were written (size always, SHA-256 on request).
 
-The manifest is written last, atomically, by the packer; its presence is what makes an
-output directory complete.
+The manifest is written last, atomically (``porting.util.atomic_write_text``), by the
+packer; its presence is what makes an output directory complete.
 """
 from __future__ import annotations
 
@@ -28,50 +28,11 @@ class ManifestError(Exception):
     """The manifest is missing, malformed, or does not match the files beside it."""
 
 
-# -- atomic files -------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` via a temporary name in the same directory and a rename.
-
-    A reader sees the old file or the new one, never a part. ``durable`` also fsyncs the
-    file and the directory, so the new file survives a power cut; turn it off for many
-    small files that can be regenerated (each fsync costs milliseconds).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    if durable:
-        _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+# -- file digests -------------------------------------------------------------------------
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

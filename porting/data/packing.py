@@ -14,48 +14,36 @@ makes the classic traps impossible:
 5. The mean image and per-channel mean/std come from the training records only, decoded
    and center-cropped exactly as the validation iterator will see them.
 
-Atomicity: everything is written into ``OUT/.staging-<pid>/`` under ``*.partial`` names;
-only when every file is complete are they renamed into ``OUT`` and ``manifest.json``
-written last (atomically). A killed run leaves no ``.rec`` under its final name and no
-manifest; the previous complete data set, if any, stays valid until the final renames.
-Re-running with the same arguments on unchanged sources is a no-op (fingerprint match).
+Atomicity (``porting.data.output_dir``): everything is written into a staging directory
+under ``*.partial`` names; only when every file is complete are they renamed into ``OUT``
+and ``manifest.json`` written last (atomically). A killed run leaves no ``.rec`` under its
+final name and no manifest; the previous complete data set, if any, stays valid until the
+final renames. Re-running with the same arguments on unchanged sources is a no-op
+(fingerprint match).
 
 Test hook: ``PORTING_DATA_PAUSE_AFTER=N`` makes the packer stop after N records and sleep,
 so a test can kill it in the middle of packing deterministically.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import os
-import shutil
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
-from porting.data import sources
-from porting.data import imageproc
-from porting.data.sources import DataError, Source
+from porting.data import imageproc, output_dir, sources
 from porting.data.imageproc import ENCODINGS, BadImage, ResizeSpec
-from porting.data.manifest import FORMAT, MANIFEST_NAME, ManifestError, atomic_write_text, load_manifest, sha256_file
+from porting.data.manifest import FORMAT, MANIFEST_NAME, ManifestError, load_manifest, sha256_file
+from porting.data.output_dir import CONTENTS_NAME, DIGITS_SRC_NAME, MEAN_IMG_NAME
+from porting.data.sources import DataError, Source
 from porting.data.splits import SPLITS, SplitError, dedupe, overlaps, stratified_split, shuffled
 
 PAUSE_ENV = "PORTING_DATA_PAUSE_AFTER"
-MEAN_IMG_NAME = "mean.bin"
-CONTENTS_NAME = "contents.tsv"
-DIGITS_SRC_NAME = "digits_src"
-LOCK_NAME = ".lock"
-OWN_NAMES = frozenset(
-    {MANIFEST_NAME, MEAN_IMG_NAME, CONTENTS_NAME, DIGITS_SRC_NAME, LOCK_NAME}
-    | {f"{s}.{ext}" for s in SPLITS for ext in ("lst", "rec", "idx")}
-)
 
 LAYOUT_DEFAULTS = {
     # resize, crop, encoding, mirror
@@ -151,114 +139,24 @@ class BuildResult:
     seconds: float = 0.0
 
 
-# -- output directory ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class PackPlan:
+    """What a build packs, decided before anything is written.
 
+    ``keys``, ``labels`` and ``hashes`` describe the readable images (relative path, label,
+    content hash); ``split_pos`` lists, per split and in ``.lst`` order, positions into them.
+    """
 
-def _is_own(name: str) -> bool:
-    return name in OWN_NAMES or name.startswith(".staging-") or (name.startswith(".") and ".tmp-" in name)
-
-
-@contextmanager
-def _locked(out: Path):
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataError(f"another porting.data run is writing to {out}") from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def _prepare_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    foreign = sorted(n for n in os.listdir(out) if not _is_own(n))
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise DataError(
-            f"--out {out} holds files that porting.data did not write ({shown}); use an empty or new directory"
-        )
-
-
-def _clean_stale(out: Path) -> None:
-    """Remove what a killed run left: staging directories and temporary files."""
-    for name in os.listdir(out):
-        p = out / name
-        if name.startswith(".staging-") and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        elif name.startswith(".") and ".tmp-" in name:
-            p.unlink(missing_ok=True)
-
-
-def _existing_manifest(out: Path) -> dict | None:
-    p = out / MANIFEST_NAME
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}  # unreadable: treated as a different data set unless --force
-
-
-# -- fingerprint --------------------------------------------------------------------------
-
-
-def _dist_version(name: str) -> str:
-    """Installed version from package metadata, without importing the package (MXNet takes seconds)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def tool_versions(layout: str) -> dict[str, str]:
-    import platform
-
-    import cv2
-
-    versions = {
-        "python": platform.python_version(),
-        "mxnet": _dist_version("mxnet"),
-        "numpy": np.__version__,
-        "opencv-python": cv2.__version__,
-        "scipy": _dist_version("scipy"),
-        "porting": _dist_version("porting"),
-    }
-    if layout == "digits":
-        versions["scikit-learn"] = _dist_version("scikit-learn")
-    return versions
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    try:
-        st = path.stat()
-    except OSError:
-        try:
-            st = path.lstat()
-        except OSError:
-            return (-1, -1)
-    return st.st_size, st.st_mtime_ns
-
-
-def fingerprint(cfg: BuildConfig, source: Source, versions: dict[str, str]) -> str:
-    """SHA-256 over the arguments that shape the output and the (size, mtime) of every source file."""
-    h = hashlib.sha256()
-    args = {
-        "format": FORMAT, "identity": source.identity, "layout": cfg.layout, "val": cfg.val, "test": cfg.test,
-        "seed": cfg.seed, "resize": cfg.resize.to_json(), "crop": list(cfg.crop), "encoding": cfg.encoding,
-        "quality": cfg.quality, "normalize": cfg.normalize, "mirror": cfg.mirror,
-        "official_split": cfg.official_split, "versions": versions,
-    }
-    h.update(json.dumps(args, sort_keys=True).encode())
-    for rel in sorted([it.relpath for it in source.items] + source.meta_files + [r for r, _ in source.ignored]):
-        size, mtime = _stat(source.root / rel)
-        h.update(f"{rel}\0{size}\0{mtime}\n".encode())
-    return h.hexdigest()
+    cfg: BuildConfig
+    source: Source
+    fingerprint: str
+    versions: dict[str, str]
+    split_pos: dict[str, list[int]]
+    keys: list[str]
+    labels: list[int]
+    hashes: list[str]
+    skipped: list[Skipped]
+    duplicates: list[dict]
 
 
 # -- scanning -----------------------------------------------------------------------------
@@ -393,9 +291,9 @@ def build(config: BuildConfig, err: TextIO | None = None) -> BuildResult:
     t0 = time.perf_counter()
     cfg = config.resolved()
     out = cfg.out
-    _prepare_out(out)
-    with _locked(out):
-        _clean_stale(out)
+    output_dir.prepare_out(out)
+    with output_dir.locked(out):
+        output_dir.clean_stale(out)
         if cfg.layout == "digits":
             src_root = cfg.src or out / DIGITS_SRC_NAME
             sources.write_digits(src_root)
@@ -404,10 +302,10 @@ def build(config: BuildConfig, err: TextIO | None = None) -> BuildResult:
             if out.resolve().is_relative_to(src_root.resolve()):
                 raise DataError(f"--out {out} is inside --src {src_root}; it would be scanned as input")
         source = sources.scan(cfg.layout, src_root, cfg.official_split)
-        versions = tool_versions(cfg.layout)
-        fp = fingerprint(cfg, source, versions)
+        versions = output_dir.tool_versions(cfg.layout)
+        fp = output_dir.fingerprint(cfg, source, versions)
 
-        old = _existing_manifest(out)
+        old = output_dir.existing_manifest(out)
         if old is not None:
             old_identity = old.get("dataset", {}).get("identity")
             if old_identity != source.identity and not cfg.force:
@@ -474,20 +372,16 @@ def _build_into(out: Path, cfg: BuildConfig, source: Source, fp: str, versions: 
         h, a, b = clash[0]
         raise RuntimeError(f"internal error: content {h[:12]} is in both {a} and {b}")
 
-    stage = out / f".staging-{os.getpid()}"
-    stage.mkdir()
-    try:
-        manifest, staged = _pack_and_describe(stage, cfg, source, fp, versions, split_pos, keys, labels, hashes,
-                                              skipped, duplicates)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)  # SIGKILL skips this; the next run cleans up
-        raise
-    _commit(out, stage, staged, manifest)
+    plan = PackPlan(cfg, source, fp, versions, split_pos, keys, labels, hashes, skipped, duplicates)
+    with output_dir.staging(out) as stage:
+        manifest, staged = _pack_and_describe(stage, plan)
+    output_dir.commit(out, stage, staged, manifest)
     return manifest, skipped
 
 
-def _pack_and_describe(stage, cfg, source, fp, versions, split_pos, keys, labels, hashes, skipped, duplicates):
+def _pack_and_describe(stage: Path, plan: PackPlan) -> tuple[dict, dict[str, Path]]:
     """Write every output into ``stage``; return the manifest and ``{final name: staged path}``."""
+    cfg, source, keys, labels, hashes = plan.cfg, plan.source, plan.keys, plan.labels, plan.hashes
     hook, packed = _pause_hook(), [0]
 
     def on_record():
@@ -498,7 +392,7 @@ def _pack_and_describe(stage, cfg, source, fp, versions, split_pos, keys, labels
     split_meta = {}
     mean = _MeanAccumulator(*cfg.crop)
     contents = ["split\tindex\tlabel\tsha256\tpath\n"]
-    for s, positions in split_pos.items():
+    for s, positions in plan.split_pos.items():
         entries = [(keys[k], labels[k]) for k in positions]
         contents += [f"{s}\t{i}\t{labels[k]}\t{hashes[k]}\t{keys[k]}\n" for i, k in enumerate(positions)]
         lst, rec, idx = (stage / f"{s}.{ext}.partial" for ext in ("lst", "rec", "idx"))
@@ -523,10 +417,16 @@ def _pack_and_describe(stage, cfg, source, fp, versions, split_pos, keys, labels
     contents_partial = stage / f"{CONTENTS_NAME}.partial"
     contents_partial.write_text("".join(contents), "utf-8")
     files[CONTENTS_NAME] = contents_partial
+    return _manifest_record(plan, split_meta, files, mean_rgb, std_rgb), files
 
-    manifest = {
+
+def _manifest_record(plan: PackPlan, split_meta: dict, files: dict[str, Path], mean_rgb: list[float],
+                     std_rgb: list[float]) -> dict:
+    """The ``manifest.json`` of a packed build (``files``: the staged outputs, for sizes and digests)."""
+    cfg, source = plan.cfg, plan.source
+    return {
         "format": FORMAT,
-        "fingerprint": fp,
+        "fingerprint": plan.fingerprint,
         "dataset": {
             "layout": cfg.layout, "identity": source.identity, "source": str(source.root.resolve()),
             "official_split": cfg.official_split,
@@ -567,30 +467,8 @@ def _pack_and_describe(stage, cfg, source, fp, versions, split_pos, keys, labels
             for name in (MEAN_IMG_NAME, CONTENTS_NAME)
         },
         "overlap_check": {"key": "SHA-256 of decoded pixels", "passed": True, "details": CONTENTS_NAME},
-        "skipped": [{"path": s.relpath, "reason": s.reason} for s in skipped],
-        "duplicates": duplicates,
-        "tool_versions": versions,
+        "skipped": [{"path": s.relpath, "reason": s.reason} for s in plan.skipped],
+        "duplicates": plan.duplicates,
+        "tool_versions": plan.versions,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    return manifest, files
-
-
-def _commit(out: Path, stage: Path, files: dict[str, Path], manifest: dict) -> None:
-    """Rename the staged files into place; the manifest goes last, atomically."""
-    from porting.data.manifest import _fsync_dir
-
-    for p in files.values():
-        with open(p, "rb+") as f:
-            os.fsync(f.fileno())
-    # From here until the manifest is written the directory has no manifest: readers refuse it.
-    (out / MANIFEST_NAME).unlink(missing_ok=True)
-    _fsync_dir(out)
-    for name, p in files.items():
-        os.replace(p, out / name)
-    for s in SPLITS:  # files of a split the new build does not have (e.g. an old test split)
-        for ext in ("lst", "rec", "idx"):
-            if f"{s}.{ext}" not in files:
-                (out / f"{s}.{ext}").unlink(missing_ok=True)
-    _fsync_dir(out)
-    atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-    shutil.rmtree(stage, ignore_errors=True)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from porting import util
+
 OXFORD17_PER_CLASS = 80
 OXFORD17_CLASSES = 17
 
@@ -243,8 +245,6 @@ def write_digits(dest: Path) -> Path:
     import cv2
     from sklearn.datasets import load_digits
 
-    from porting.data.manifest import atomic_write_bytes
-
     dest = Path(dest)
     digits = load_digits()
     for i, (img, target) in enumerate(zip(digits.images, digits.target)):
@@ -260,7 +260,7 @@ def write_digits(dest: Path) -> Path:
         except OSError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, data, durable=False)  # regenerated from scikit-learn if lost
+        util.atomic_write_bytes(path, data, durable=False)  # regenerated from scikit-learn if lost
     return dest
 
 

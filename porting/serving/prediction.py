@@ -27,13 +27,14 @@ from porting import compat
 
 mx = compat.import_mx()
 
-from porting.data import imageproc
-from porting.data import iterators
-from porting.serving import rewrites  # noqa: E402
+from porting.data import imageproc, iterators  # noqa: E402
 from porting.data.manifest import Manifest, ManifestError, load_manifest, read_format_json, sha256_file  # noqa: E402
-from porting.training.trainer import (CHECKPOINT_NAME, DATA_COPY_DIR, FORMAT, checkpoint_paths, short_list,  # noqa: E402
-                              TrainError, fit_report, load_params_file, param_shapes)
-from porting.training.trainer import LABEL_NAME as LABEL  # noqa: E402
+from porting.serving import rewrites  # noqa: E402
+from porting.training.checkpoint import (CHECKPOINT_NAME, DATA_COPY_DIR, FORMAT, checkpoint_paths,  # noqa: E402
+                                         fit_report, load_params_file, param_shapes)
+from porting.training.config import TrainError  # noqa: E402
+from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
+from porting.util import short_list  # noqa: E402
 
 LOGITS = "InceptionResnetV2/Logits/Logits_output"
 
@@ -161,7 +162,7 @@ def load_model(prefix: str | Path, epoch: int | None = None, manifest: str | Pat
 def _classes(symbol, data_shape) -> int | None:
     """Width of the main head's output for one image, None when it is not (1, K)."""
     try:
-        _, outs, _ = symbol.infer_shape(data=(1, *data_shape), **{LABEL: (1,)})
+        _, outs, _ = symbol.infer_shape(data=(1, *data_shape), **{LABEL_NAME: (1,)})
     except mx.base.MXNetError:
         return None
     return outs[0][1] if outs and len(outs[0]) == 2 else None
@@ -216,7 +217,8 @@ class Predictor:
         """Bind an inference-only executor (MXNet fuses conv + batch norm + ReLU there).
 
         ``fold_scales``: move the residual scales into the up-projection weights
-        (``porting.serving.rewrites.fold_residual_scales``; scores equal to ~1e-7, faster on CPU);
+        (``porting.serving.rewrites.fold_residual_scales``; the same scores up to float rounding, faster
+        on CPU);
         ``folded`` lists the convolutions that absorbed one.
         """
         self.model = model

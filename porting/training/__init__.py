@@ -1,2 +1,17 @@
-"""Training the verified MXNet symbol: the trainer, symbol heads for training, the metrics log.
+"""Training the verified MXNet network (``python -m porting.train``, command in ``porting.cli.train``).
+
+Modules, in the order a run uses them:
+
+* ``config``       TrainConfig, its checks, the resume rules, TrainError;
+* ``devices``      --gpus contexts, the kvstore, the parameter-server environment;
+* ``symbol_heads`` the training heads of a translated symbol and the constants the heads share
+                   (label name, aux-loss weight, parameters without weight decay);
+* ``network``      the training symbol (hand port or --symbol), the metrics of its main head;
+* ``optimizer``    slim's RMSProp and learning-rate schedule as MXNet objects;
+* ``checkpoint``   the model directory: checkpoint files, params files, fine-tuning, data copy, lock;
+* ``metrics_log``  per-epoch metrics as CSV, JSON and a curve;
+* ``loop``         prepare() and run(): the run itself, train() = both.
+
+Training never imports the verifier or autoport; serving reads checkpoints through
+``checkpoint`` and never imports the loop.
 """

@@ -1,10 +1,10 @@
 """Per-epoch training metrics: one row per completed epoch, as CSV, JSON and a curve PNG.
 
 The rows are data; the three files are renderings of the same list (STYLE 6). Every
-write replaces the whole file atomically (temporary name + ``os.replace``), so a
+write replaces the whole file atomically (``porting.util``: temporary name + rename), so a
 reader, or a run killed in the middle of a write, sees the old table or the new one.
 
-On resume the trainer calls :meth:`MetricsLog.truncate` with the last complete epoch:
+On resume the training loop calls :meth:`MetricsLog.truncate` with the last complete epoch:
 rows of an epoch whose checkpoint was never committed are dropped, so the table and
 the checkpoints always agree.
 """
@@ -16,7 +16,7 @@ import json
 import math
 from pathlib import Path
 
-from porting.data.manifest import atomic_write_bytes, atomic_write_text
+from porting.util import atomic_write_bytes, atomic_write_text
 
 #: Column order of the CSV; a row may lack some (no validation split: no ``val_*``).
 COLUMNS = (

@@ -2,7 +2,7 @@
 
 The translated symbol is plain MXNet (inference outputs: logits, predictions,
 auxiliary logits). For training, like ``mx_impl``'s ``for_training=True`` and
-``porting.training.trainer.build_symbol``: every logits output gets a ``SoftmaxOutput``
+``porting.training.network.build_symbol``: every logits output gets a ``SoftmaxOutput``
 with the label ``softmax_label`` (the first is the main head; others, such as
 AuxLogits, are weighted by ``aux_weight``), the softmax prediction outputs are
 dropped, betas, gammas and biases get ``wd_mult=0`` (slim decays weights only),
@@ -18,9 +18,13 @@ from porting import compat
 
 mx = compat.import_mx()
 
-#: The hand port's label name and auxiliary-loss weight (mx_impl/inception_resnet_v2.py).
+# The conventions every training head follows (the hand port's, mx_impl/inception_resnet_v2.py);
+# the rest of porting.training and porting.serving take them from here.
+#: Label of every SoftmaxOutput head (Module's default label name).
 LABEL_NAME = "softmax_label"
+#: Gradient scale of the logits heads after the first: slim's weight of the AuxLogits loss.
 AUX_LOSS_WEIGHT = 0.4
+#: Suffixes of the parameters slim does not regularise (MXNet names; PITFALLS 5d, 19).
 NO_DECAY_SUFFIXES = ("_beta", "_gamma", "_bias")
 _SHAPE_OPS = {"Reshape", "reshape", "Flatten", "flatten", "_copy", "identity"}
 _SOFTMAX_OPS = {"softmax", "log_softmax", "SoftmaxActivation", "SoftmaxOutput"}

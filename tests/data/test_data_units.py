@@ -111,9 +111,6 @@ def test_resize_spec_sizes():
     assert s.output_hw(8, 8) == (32, 32)
     assert ResizeSpec("exact", height=20, width=30).output_hw(64, 100) == (20, 30)
     assert imageproc.resize_rgb(np.zeros((64, 100, 3), np.uint8), s).shape == (32, 50, 3)
-    assert imageproc.parse_hxw("24x32") == (24, 32)
-    with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
-        imageproc.parse_hxw("24")
     with pytest.raises(ValueError):
         ResizeSpec("shorter", 0)
 

@@ -20,8 +20,8 @@ mx = compat.import_mx()
 from porting.data import iterators
 from porting.cli import predict
 from porting.serving import prediction
-from porting.training import trainer  # noqa: E402
-from porting.data.manifest import load_manifest  # noqa: E402
+from porting.training import checkpoint, symbol_heads  # noqa: E402
+from porting.data.manifest import load_manifest, sha256_file  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +48,8 @@ def test_predict_scores_equal_module_scores_on_the_validation_records(model, pre
 
     # The training symbol in a Module, fed by the validation iterator (records in .lst order).
     manifest = load_manifest(digits_data)
-    mod = mx.mod.Module(model.symbol, data_names=("data",), label_names=(trainer.LABEL_NAME,))
-    mod.bind(data_shapes=[("data", (n, *manifest.data_shape))], label_shapes=[(trainer.LABEL_NAME, (n,))],
+    mod = mx.mod.Module(model.symbol, data_names=("data",), label_names=(symbol_heads.LABEL_NAME,))
+    mod.bind(data_shapes=[("data", (n, *manifest.data_shape))], label_shapes=[(symbol_heads.LABEL_NAME, (n,))],
              for_training=False)
     mod.set_params(model.arg_params, model.aux_params)
     batch = next(iter(iterators.make_split_iterator(manifest, "val", n)))
@@ -140,7 +140,7 @@ def test_missing_checkpoint_and_epoch_errors(digits_model, tmp_path, capsys):
 
 def test_mismatched_params_are_named(digits_model, tmp_path):
     copy = _copy_model(digits_model.model_dir, tmp_path / "copy")
-    arg, aux = trainer.load_params_file(copy / "model-0002.params")
+    arg, aux = checkpoint.load_params_file(copy / "model-0002.params")
     arg["InceptionResnetV2/Logits/Logits_weight"] = mx.nd.zeros((5, 1536))
     del arg["InceptionResnetV2/Conv2d_1a_3x3_weight"]
     arg["Extra_weight"] = mx.nd.zeros((1,))
@@ -149,7 +149,7 @@ def test_mismatched_params_are_named(digits_model, tmp_path):
     with pytest.raises(prediction.PredictError, match="differs from the params file checkpoint.json recorded"):
         prediction.load_model(copy / "model", 2)
     record = json.loads((copy / "checkpoint.json").read_text())  # as if the run itself had written it
-    record["epochs"]["2"]["params"] = trainer.sha256_file(copy / "model-0002.params")
+    record["epochs"]["2"]["params"] = sha256_file(copy / "model-0002.params")
     (copy / "checkpoint.json").write_text(json.dumps(record))
     with pytest.raises(prediction.PredictError) as e:
         prediction.load_model(copy / "model", 2)

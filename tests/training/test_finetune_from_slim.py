@@ -21,7 +21,7 @@ mx = compat.import_mx()
 
 from porting.cli import convert
 from porting.cli import train as train_cli
-from porting.training import trainer  # noqa: E402
+from porting.training import checkpoint  # noqa: E402
 
 SIZE = 32
 REPEATS = (1, 1, 1)
@@ -92,18 +92,18 @@ def test_finetune_from_converted_slim_checkpoint(digits_data, tmp_path, monkeypa
                          "--mx", f"{tmp_path / 'mx_builder.py'}:get_symbol",
                          "--size", str(SIZE), "--tf-checkpoint", str(tmp_path / "slim"),
                          "--out", converted]) == 0
-    conv_arg, conv_aux = trainer.load_params_file(f"{converted}-0000.params")
+    conv_arg, conv_aux = checkpoint.load_params_file(f"{converted}-0000.params")
     assert conv_arg[f"{SCOPE}/Logits/Logits_weight"].shape == (1001, 1536)
 
     # 3. fine-tune for the 10 digits; record what the pretrained loader hands to the module
     loaded = {}
-    real_load = trainer.load_pretrained
+    real_load = checkpoint.load_pretrained
 
     def recording_load(*args, **kwargs):
         loaded["arg"], loaded["aux"], loaded["fresh"] = result = real_load(*args, **kwargs)
         return result
 
-    monkeypatch.setattr(trainer, "load_pretrained", recording_load)
+    monkeypatch.setattr(checkpoint, "load_pretrained", recording_load)
     model_dir = tmp_path / "ft"
     lr = 1e-9  # > 0 as the CLI requires, small enough that one epoch leaves the trunk in place
     rc = train_cli.main(["--data", str(digits_data), "--model-dir", str(model_dir),
@@ -131,7 +131,7 @@ def test_finetune_from_converted_slim_checkpoint(digits_data, tmp_path, monkeypa
                                   tf_values[f"{BN}/moving_variance"])
 
     # the saved epoch has a 10-class head on the (barely moved) converted trunk
-    arg, _ = trainer.load_params_file(model_dir / "model-0001.params")
+    arg, _ = checkpoint.load_params_file(model_dir / "model-0001.params")
     assert arg[f"{SCOPE}/Logits/Logits_weight"].shape == (10, 1536)
     assert arg[f"{SCOPE}/Logits/Logits_bias"].shape == (10,)
     for name in (f"{CONV}_weight", f"{UP}_weight", f"{BN}_beta"):

@@ -21,9 +21,8 @@ mx = compat.import_mx()
 
 from porting.cli import predict
 from porting.cli import train as train_cli
-from porting.training import trainer  # noqa: E402
-from porting.training import symbol_heads  # noqa: E402
-from porting.training.trainer import TrainError  # noqa: E402
+from porting.training import checkpoint, config, loop, network, symbol_heads  # noqa: E402
+from porting.training.config import TrainError  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -67,15 +66,24 @@ def tiny(tmp_path_factory):
     return _autoport(tmp_path_factory, 32)
 
 
+def test_train_config_options_reach_the_translated_symbol(tiny):
+    cfg = config.TrainConfig(data="-", model_dir="-", symbol=tiny, label_smoothing=0.2, bn_momentum=0.8)
+    sym, aux = network.network_symbol(cfg, 10, (32, 32))
+    nodes = json.loads(sym.tojson())["nodes"]
+    (head,) = [n for n in nodes if n["op"] == "SoftmaxOutput"]
+    assert not aux and float(head["attrs"]["smooth_alpha"]) == pytest.approx(symbol_heads.smooth_alpha(0.2, 10))
+    assert {n["attrs"]["momentum"] for n in nodes if n["op"] == "BatchNorm"} == {"0.8"}
+
+
 def test_translated_network_trains_resumes_and_predicts(tiny, digits_data, tmp_path, capsys):
     model_dir = tmp_path / "run"
     argv = ["--symbol", tiny, "--data", str(digits_data), "--model-dir", str(model_dir), "--epochs", "1", *SHORT]
     assert train_cli.main(argv) == 0, capsys.readouterr().err[-3000:]
     assert "epoch 1 complete" in capsys.readouterr().out
 
-    record = trainer.read_checkpoint(model_dir)
+    record = checkpoint.read_checkpoint(model_dir)
     assert record["epoch"] == 1 and record["num_update"] == 4 and record["config"]["symbol"] == tiny
-    assert record["config"]["repeats"] == list(trainer.IRV2_OPTIONS["repeats"])  # untouched defaults
+    assert record["config"]["repeats"] == list(config.IRV2_OPTIONS["repeats"])  # untouched defaults
     assert (model_dir / "model-0001.params").is_file() and (model_dir / "model-0001.states").is_file()
     rows = json.loads((model_dir / "metrics.json").read_text())["epochs"]
     assert math.isfinite(rows[0]["train_ce"]) and math.isfinite(rows[0]["val_ce"]), rows
@@ -83,7 +91,7 @@ def test_translated_network_trains_resumes_and_predicts(tiny, digits_data, tmp_p
     # The saved symbol is plain MXNet with the hand port's head conventions.
     sym, arg, aux = mx.model.load_checkpoint(str(model_dir / "model"), 1)
     heads = [n for n in json.loads(sym.tojson())["nodes"] if n["op"] == "SoftmaxOutput"]
-    assert [h["name"] for h in heads] == ["Logits/softmax"] and sym.list_arguments()[-1] == trainer.LABEL_NAME
+    assert [h["name"] for h in heads] == ["Logits/softmax"] and sym.list_arguments()[-1] == symbol_heads.LABEL_NAME
     assert {n["attrs"]["momentum"] for n in json.loads(sym.tojson())["nodes"] if n["op"] == "BatchNorm"} == {"0.5"}
     assert arg["Logits_weight"].shape == (10, 256) and set(aux) == {
         "Conv1/BatchNorm_moving_mean", "Conv1/BatchNorm_moving_var",
@@ -91,7 +99,7 @@ def test_translated_network_trains_resumes_and_predicts(tiny, digits_data, tmp_p
 
     # --resume continues it (the symbol is rebuilt from PREFIX and checked against the checkpoint).
     assert train_cli.main(["--model-dir", str(model_dir), "--resume", "--epochs", "2"]) == 0
-    assert trainer.read_checkpoint(model_dir)["num_update"] == 8
+    assert checkpoint.read_checkpoint(model_dir)["num_update"] == 8
     capsys.readouterr()
 
     # porting.predict on the model directory: top-k of one image.
@@ -103,8 +111,8 @@ def test_translated_network_trains_resumes_and_predicts(tiny, digits_data, tmp_p
 
 
 def test_run_starts_from_the_autoport_params_and_replaces_a_head_of_another_width(tiny, digits_data, tmp_path):
-    want_arg, want_aux = trainer.load_params_file(f"{tiny}-0000.params")
-    session = trainer.prepare(trainer.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "same"),
+    want_arg, want_aux = checkpoint.load_params_file(f"{tiny}-0000.params")
+    session = loop.prepare(config.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "same"),
                                                     symbol=tiny, batch_size=4))
     try:
         arg, aux = session.module.get_params()
@@ -124,7 +132,7 @@ def test_run_starts_from_the_autoport_params_and_replaces_a_head_of_another_widt
     blob = {f"arg:{k}": v for k, v in want_arg.items()} | {f"aux:{k}": v for k, v in want_aux.items()}
     blob["arg:Logits_weight"], blob["arg:Logits_bias"] = mx.nd.ones((7, 256)), mx.nd.ones((7,))
     mx.nd.save(f"{seven}-0000.params", blob)
-    session = trainer.prepare(trainer.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "seven_run"),
+    session = loop.prepare(config.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "seven_run"),
                                                     symbol=seven, batch_size=4))
     try:
         arg, _ = session.module.get_params()
@@ -145,7 +153,7 @@ def test_symbol_translated_for_another_input_size_is_a_clear_error(tmp_path_fact
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: --symbol {other} does not take the data's input 3x32x32")
     assert "it was translated for 24x24 input" in err[0] and "--size 32x32" in err[0], err[0]
-    assert not (model_dir / trainer.CHECKPOINT_NAME).exists()
+    assert not (model_dir / checkpoint.CHECKPOINT_NAME).exists()
 
 
 def test_irv2_options_and_missing_files_are_one_line_errors(tiny, digits_data, tmp_path, capsys):
@@ -156,7 +164,7 @@ def test_irv2_options_and_missing_files_are_one_line_errors(tiny, digits_data, t
     assert train_cli.main(base + ["--dropout-keep-prob", "0.8"]) == 2  # even at its default: it would not apply
     assert "--dropout-keep-prob shapes the hand-ported" in capsys.readouterr().err
     with pytest.raises(TrainError, match="--aux-logits shapes the hand-ported"):
-        trainer.validate(trainer.TrainConfig(data="-", model_dir="-", symbol=tiny, aux_logits=False))
+        config.validate(config.TrainConfig(data="-", model_dir="-", symbol=tiny, aux_logits=False))
     missing = str(tmp_path / "nothing")
     assert train_cli.main(["--symbol", missing] + base[2:]) == 2
     assert f"{missing}-symbol.json not found (write it with `python -m porting.autoport" in capsys.readouterr().err

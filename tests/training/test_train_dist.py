@@ -23,7 +23,7 @@ from porting import compat
 
 mx = compat.import_mx()
 
-from porting.training import trainer  # noqa: E402
+from porting.training import checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 300
@@ -69,13 +69,13 @@ def test_dist_sync_two_workers_hold_identical_parameters(digits_data, tmp_path):
             f.close()
 
     dirs = [model_dir, model_dir / "rank1"]
-    records = [trainer.read_checkpoint(d) for d in dirs]
+    records = [checkpoint.read_checkpoint(d) for d in dirs]
     assert [r["rank"] for r in records] == [0, 1]
     assert all(r["epoch"] == 1 and r["num_update"] == 3 and r["num_workers"] == 2 for r in records)
-    digests = [trainer.params_digest(*trainer.load_params_file(d / "model-0001.params")) for d in dirs]
+    digests = [checkpoint.params_digest(*checkpoint.load_params_file(d / "model-0001.params")) for d in dirs]
     assert digests[0] == digests[1]
     # the averaged batch-norm statistics are real ones, not the kvstore's initial values (0 and 1)
-    _, aux = trainer.load_params_file(model_dir / "model-0001.params")
+    _, aux = checkpoint.load_params_file(model_dir / "model-0001.params")
     means = [v.asnumpy() for k, v in aux.items() if k.endswith("moving_mean")]
     assert all(abs(m).max() > 0 for m in means)
     rows = [json.loads((d / "metrics.json").read_text())["epochs"] for d in dirs]

@@ -1,56 +1,13 @@
-"""porting.threads: MXNet's CPU thread settings, applied before MXNet loads."""
+"""porting.serving.rewrites: inference-only rewrites compute what the verified symbol computes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from porting import threads
 from porting.serving import rewrites
 
-
-def test_one_openmp_thread_per_physical_core(monkeypatch):
-    monkeypatch.setattr(threads, "threads_per_core", lambda: 1)
-    assert threads.mxnet_cpu_env(2) == {"OMP_NUM_THREADS": "2"}
-    monkeypatch.setattr(threads, "threads_per_core", lambda: 2)  # SMT: MXNet's own halving is right there
-    assert threads.mxnet_cpu_env(16) == {"OMP_NUM_THREADS": "8"}
-    assert threads.mxnet_cpu_env(1) == {"OMP_NUM_THREADS": "1"}
-
-
-def test_usable_cores_and_threads_per_core_are_positive():
-    assert threads.usable_cores() >= 1
-    assert threads.threads_per_core() >= 1
-
-
-def test_apply_leaves_what_the_user_set():
-    env = {"OMP_NUM_THREADS": "5"}
-    assert threads.apply_mxnet_cpu_env(env) == {}
-    assert env == {"OMP_NUM_THREADS": "5"}
-    env = {}
-    applied = threads.apply_mxnet_cpu_env(env)
-    assert applied == threads.mxnet_cpu_env() == env
-
-
-def test_apply_refuses_once_mxnet_is_loaded(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mxnet", object())
-    with pytest.raises(RuntimeError, match="before MXNet is imported"):
-        threads.apply_mxnet_cpu_env()
-
-
-def test_settings_are_in_place_when_mxnet_loads():
-    code = ("import os; from porting import threads; os.environ.pop('OMP_NUM_THREADS', None); "
-            "threads.apply_mxnet_cpu_env(); from porting import compat; mx = compat.import_mx(); "
-            "print(os.environ['OMP_NUM_THREADS'])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == threads.mxnet_cpu_env()["OMP_NUM_THREADS"]
-
-
-# ------------------------------------------------------------- fold_residual_scales
 
 def _residual_symbol(mx, extra_reader=False, no_bias=False):
     data = mx.sym.Variable("data")
@@ -127,38 +84,3 @@ def test_fold_on_the_port_keeps_its_outputs():
         outputs.append([out.asnumpy() for out in executor.forward(is_train=False)])
     for expected, got in zip(*outputs):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
-
-
-_COUNT_OPENMP_WORKERS = """
-import os, psutil
-from porting import compat
-mx = compat.import_mx()
-x, w = mx.nd.ones((4, 32, 28, 28)), mx.nd.ones((32, 32, 3, 3))
-x.wait_to_read(); w.wait_to_read()
-before = psutil.Process().num_threads()
-for _ in range(3):
-    mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=32, no_bias=True, pad=(1, 1)).wait_to_read()
-print(os.environ.get("OMP_NUM_THREADS"), psutil.Process().num_threads() - before)
-"""
-
-
-def _openmp_workers(**env_changes) -> tuple[str, int]:
-    """(OMP_NUM_THREADS as MXNet loaded with it, threads a conv added) in a fresh interpreter."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PORTING_MXNET_LIBRARY_THREADS")}
-    env.update(env_changes)
-    done = subprocess.run([sys.executable, "-c", _COUNT_OPENMP_WORKERS], capture_output=True, text=True,
-                          timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    value, added = done.stdout.strip().splitlines()[-1].split()
-    return value, int(added)
-
-
-def test_import_mx_loads_mxnet_with_one_openmp_thread_per_core():
-    """Not only the variable: MXNet's conv really runs on that many OpenMP threads."""
-    ours = threads.mxnet_cpu_env()["OMP_NUM_THREADS"]
-    assert _openmp_workers() == (ours, int(ours) - 1)  # the calling thread is the first of the team
-    assert _openmp_workers(OMP_NUM_THREADS="3") == ("3", 2)  # the user's export wins
-    value, added = _openmp_workers(PORTING_MXNET_LIBRARY_THREADS="1")  # the library's own default
-    assert value == "None"
-    if threads.usable_cores() == 2 and threads.threads_per_core() == 1:  # this project's machines
-        assert added == 0  # MXNet 1.9.1 alone: half the cores, one thread

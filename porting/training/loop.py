@@ -1,0 +1,398 @@
+"""The training run: :func:`prepare` everything up to the first batch, then :func:`run` the epochs.
+
+``train(config)`` is the whole of ``python -m porting.train``. :func:`prepare` checks the
+config, picks the devices and the kvstore (``devices``), builds the network
+(``network``), locks the model directory and then, under the lock, starts a new
+checkpoint record or reads the one to resume (``checkpoint``), binds the Module and loads
+its parameters and optimizer states; :func:`run` trains epoch by epoch, logging metrics
+(``metrics_log``) and committing a checkpoint after each.
+
+In ``dist_sync`` the workers start from rank 0's initial parameters (pulled from the
+kvstore) and average their batch-norm moving statistics through the kvstore at the end
+of every epoch, so all workers hold identical parameters; rank 0 writes to
+``--model-dir``, rank ``r`` to ``--model-dir/rank<r>``. Optimizer states live on the
+workers (the kvstore only sums gradients) and are checkpointed like on one machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from porting import compat, util
+from porting.training.config import TrainConfig, TrainError, start_params, validate
+
+mx = compat.import_mx()  # a DMLC server or scheduler process serves here and exits
+
+from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
+from porting.data import iterators  # noqa: E402
+from porting.data.manifest import Manifest, ManifestError, load_manifest  # noqa: E402
+from porting.training import checkpoint, symbol_heads  # noqa: E402
+from porting.training.devices import check_dist_env, contexts, kvstore_type  # noqa: E402
+from porting.training.metrics_log import MetricsLog  # noqa: E402
+from porting.training.network import check_random_init, make_metric, metric_values, network_symbol  # noqa: E402
+from porting.training.optimizer import SlimExponentialDecay, optimizer_spec  # noqa: E402
+from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
+
+log = logging.getLogger("porting.train")
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` did."""
+
+    model_dir: Path
+    prefix: str
+    first_epoch: int  # first epoch trained by this call (1-based)
+    last_epoch: int  # last complete epoch (0 when nothing was trained)
+    rows: list[dict] = field(default_factory=list)
+    aux_logits: bool = False
+    rank: int = 0
+    num_workers: int = 1
+
+
+@dataclass
+class RunSetup:
+    """What a run trains and where, decided before the model directory is locked."""
+
+    cfg: TrainConfig
+    manifest: Manifest
+    symbol: object
+    aux_logits: bool
+    contexts: list
+    kv: object  # a KVStore (dist) or the kvstore type name
+    kv_name: str
+    rank: int
+    num_workers: int
+    model_dir: Path  # this worker's: --model-dir for rank 0, --model-dir/rank<r> otherwise
+    lock_fd: int | None = None  # flock on MODEL_DIR/.lock, released by release()
+
+    @property
+    def distributed(self) -> bool:
+        return not isinstance(self.kv, str)
+
+    def release(self) -> None:
+        """Release the model directory's lock."""
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
+
+
+@dataclass
+class Session:
+    """A run ready to train: module bound, parameters and optimizer state loaded."""
+
+    setup: RunSetup
+    module: object
+    record: dict  # checkpoint.json as it will be written next
+    metrics_log: MetricsLog
+    batches_per_epoch: int
+    begin_epoch: int  # complete epochs before this call
+    num_update: int
+    scheduler: SlimExponentialDecay
+    optimizer_name: str
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self.setup.cfg
+
+    def close(self) -> None:
+        """Release the model directory's lock."""
+        self.setup.release()
+
+
+def prepare(cfg: TrainConfig) -> Session:
+    """Everything up to the first batch: data, symbol, module, parameters, optimizer, states.
+
+    A resumed run loads exactly the files ``checkpoint.json`` names (checked by SHA-256),
+    including the optimizer states, and restarts the update count where it stopped.
+
+    Raises:
+        TrainError: bad input or state, one line.
+    """
+    validate(cfg)
+    ctxs = contexts(cfg.gpus)
+    kv_name = kvstore_type(cfg.kv_store, len(ctxs))
+    check_dist_env(kv_name)
+    try:
+        manifest = load_manifest(cfg.data)
+    except ManifestError as e:
+        raise TrainError(str(e)) from e
+    if "train" not in manifest.splits or manifest.splits["train"].count == 0:
+        raise TrainError(f"{manifest.path} has no training images")
+
+    data_shape = tuple(manifest.data_shape)
+    sym, aux_logits = network_symbol(cfg, manifest.num_classes, data_shape[1:], channels=data_shape[0])
+    kv = mx.kv.create(kv_name) if kv_name.startswith("dist") else kv_name
+    rank, num_workers = (0, 1) if isinstance(kv, str) else (kv.rank, kv.num_workers)
+    model_dir = Path(cfg.model_dir) if rank == 0 else Path(cfg.model_dir) / f"rank{rank}"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    setup = RunSetup(cfg, manifest, sym, aux_logits, ctxs, kv, kv_name, rank, num_workers, model_dir,
+                     checkpoint.lock_model_dir(model_dir))
+    try:
+        return _prepare_locked(setup)
+    except BaseException:
+        setup.release()
+        raise
+
+
+def _prepare_locked(setup: RunSetup) -> Session:
+    cfg, model_dir = setup.cfg, setup.model_dir
+    util.remove_stale_temps(model_dir)
+    batches_per_epoch = math.ceil(setup.manifest.splits["train"].count / (cfg.batch_size * setup.num_workers))
+    if cfg.max_batches:
+        batches_per_epoch = min(batches_per_epoch, cfg.max_batches)
+    metrics_log = MetricsLog(model_dir, title=_title(cfg, setup.manifest, setup.aux_logits))
+    record, begin_epoch, num_update = _start_record(setup, batches_per_epoch, metrics_log)
+
+    mx.random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    mod = mx.mod.Module(setup.symbol, data_names=("data",), label_names=(LABEL_NAME,), context=setup.contexts,
+                        logger=log)
+    with _env("MXNET_BACKWARD_DO_MIRROR", "1" if cfg.mirror else None):
+        mod.bind(data_shapes=[("data", (cfg.batch_size, *setup.manifest.data_shape))],
+                 label_shapes=[(LABEL_NAME, (cfg.batch_size,))], for_training=True)
+    _init_params(mod, setup, record, begin_epoch)
+
+    opt_name, opt_params = optimizer_spec(cfg, batches_per_epoch, num_update)
+    # The kvstore only sums gradients; every worker/device applies the update itself.
+    with _env("MXNET_UPDATE_ON_KVSTORE", "0"):
+        mod.init_optimizer(kvstore=setup.kv, optimizer=opt_name, optimizer_params=opt_params)
+    if cfg.resume:
+        _load_optimizer_states(mod, setup, record, begin_epoch)
+    if setup.distributed:
+        # Module stored rank 0's initial parameters in the kvstore; every worker starts from them.
+        arg, aux = mod.get_params()
+        names = sorted(arg)
+        setup.kv.pull(names, out=[arg[n] for n in names])
+        aux_names = sorted(aux)
+        setup.kv.init([f"aux::{n}" for n in aux_names], [aux[n] for n in aux_names])
+        mod.set_params(arg, aux)
+    record["num_devices"] = len(setup.contexts)
+    return Session(setup, mod, record, metrics_log, batches_per_epoch, begin_epoch, num_update,
+                   opt_params["lr_scheduler"], opt_name)
+
+
+def _start_record(setup: RunSetup, batches_per_epoch: int, metrics_log: MetricsLog) -> tuple[dict, int, int]:
+    """``(checkpoint record, complete epochs, updates made)``: the resumed run's, or a new run's.
+
+    Raises:
+        TrainError: resuming with other data, another ``--symbol`` network or another number
+        of updates per epoch; or a new run in a directory that holds one.
+    """
+    cfg, manifest, model_dir = setup.cfg, setup.manifest, setup.model_dir
+    if cfg.resume:
+        record = checkpoint.read_checkpoint(model_dir)
+        checkpoint.check_data_copy(manifest, model_dir, record["manifest_sha256"])
+        if cfg.symbol:
+            checkpoint.check_symbol_unchanged(setup.symbol, cfg.symbol, model_dir, record)
+        if record["batches_per_epoch"] != batches_per_epoch:
+            raise TrainError(f"this run would make {batches_per_epoch} updates per epoch, the checkpoint made "
+                             f"{record['batches_per_epoch']} (another number of workers?); the learning-rate "
+                             f"schedule would change, so resume with the original setup")
+        begin_epoch, num_update = int(record["epoch"]), int(record["num_update"])
+        metrics_log.truncate(begin_epoch)
+        return record, begin_epoch, num_update
+    name = checkpoint.CHECKPOINT_NAME
+    if (model_dir / name).exists():
+        raise TrainError(f"{model_dir} already holds a run ({name}); pass --resume to continue it "
+                         f"or choose another --model-dir")
+    metrics_log.truncate(0)
+    record = {
+        "format": checkpoint.FORMAT, "prefix": cfg.prefix, "config": cfg.to_json(), "aux_logits": setup.aux_logits,
+        "num_classes": manifest.num_classes, "classes": manifest.classes, "data_shape": list(manifest.data_shape),
+        "manifest_sha256": checkpoint.copy_data_manifest(manifest, model_dir),
+        "manifest_fingerprint": manifest.fingerprint, "batches_per_epoch": batches_per_epoch,
+        "num_workers": setup.num_workers, "rank": setup.rank, "epochs": {}, "epoch": 0, "num_update": 0,
+    }
+    return record, 0, 0
+
+
+def _init_params(mod, setup: RunSetup, record: dict, begin_epoch: int) -> None:
+    """The checkpoint's parameters on resume; else a pretrained or autoport params file; else random."""
+    cfg, sym = setup.cfg, setup.symbol
+    initializer = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2.0)
+    if cfg.resume:
+        paths = checkpoint.checkpoint_paths(setup.model_dir, record["prefix"], begin_epoch)
+        arg, aux = checkpoint.load_params_file(paths["params"])
+        mod.init_params(arg_params=arg, aux_params=aux, allow_missing=False)
+    elif cfg.pretrained or start_params(cfg):
+        # --pretrained, else autoport's PREFIX-0000.params of --symbol: the same fine-tuning path
+        prefix, epoch, option = ((cfg.pretrained, cfg.pretrained_epoch, "--pretrained") if cfg.pretrained
+                                 else (cfg.symbol, 0, "--symbol"))
+        head = symbol_heads.logits_params(sym) if cfg.symbol else checkpoint.HEAD_PREFIXES
+        arg, aux, fresh = checkpoint.load_pretrained(sym, tuple(setup.manifest.data_shape), prefix, epoch,
+                                                     head=head, option=option)
+        log.info("fine-tuning from %s-%04d.params; new head: %s", prefix, epoch, ", ".join(fresh) or "none")
+        mod.init_params(initializer, arg_params=arg, aux_params=aux, allow_missing=True)
+    else:
+        if cfg.symbol:
+            check_random_init(sym, cfg.symbol)
+        mod.init_params(initializer)
+
+
+def _load_optimizer_states(mod, setup: RunSetup, record: dict, begin_epoch: int) -> None:
+    """The checkpoint's optimizer states, re-keyed when the number of devices changed."""
+    paths = checkpoint.checkpoint_paths(setup.model_dir, record["prefix"], begin_epoch)
+    devices = len(setup.contexts)
+    blob = checkpoint.remap_states(paths["states"].read_bytes(), int(record.get("num_devices", devices)), devices)
+    tmp = util.temp_path(setup.model_dir / "resume-states")  # a killed run's copy is removed as stale
+    try:
+        tmp.write_bytes(blob)
+        mod.load_optimizer_states(str(tmp))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str | None):
+    """Set an environment variable for the block (MXNet reads it at bind / optimizer creation)."""
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if value is not None:
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def evaluate(mod, data_iter, metric, max_batches: int | None = None) -> dict[str, float]:
+    """Metrics of the module in inference mode over the iterator, padding excluded."""
+    metric.reset()
+    data_iter.reset()
+    outputs = mod.output_names
+    for nbatch, batch in enumerate(data_iter):
+        if max_batches is not None and nbatch >= max_batches:
+            break
+        mod.forward(batch, is_train=False)
+        n = batch.data[0].shape[0] - (batch.pad or 0)
+        preds = {name: out[:n] for name, out in zip(outputs, mod.get_outputs())}
+        metric.update_dict({LABEL_NAME: batch.label[0][:n]}, preds)
+    return metric_values(metric)
+
+
+def _sync_aux(kv, mod, num_workers: int) -> None:
+    """Average the batch-norm moving statistics over the workers through the kvstore."""
+    arg, aux = mod.get_params()
+    names = sorted(aux)
+    keys = [f"aux::{n}" for n in names]
+    kv.push(keys, [aux[n] for n in names])
+    outs = [mx.nd.zeros(aux[n].shape) for n in names]
+    kv.pull(keys, out=outs)
+    mod.set_params(arg, {n: o / num_workers for n, o in zip(names, outs)})
+
+
+def run(session: Session) -> TrainResult:
+    """Train from ``session.begin_epoch`` to ``cfg.epochs``, checkpointing every epoch; then release the lock."""
+    try:
+        return _run(session)
+    finally:
+        session.close()
+
+
+def _run(session: Session) -> TrainResult:
+    s, setup, cfg = session, session.setup, session.cfg
+    mod, manifest = s.module, setup.manifest
+    first = s.begin_epoch + 1
+
+    def result(last_epoch: int) -> TrainResult:
+        return TrainResult(setup.model_dir, cfg.prefix, first, last_epoch, s.metrics_log.rows, setup.aux_logits,
+                           setup.rank, setup.num_workers)
+
+    if s.begin_epoch >= cfg.epochs:
+        log.info("checkpoint epoch %d already reaches --epochs %d: nothing to do", s.begin_epoch, cfg.epochs)
+        return result(s.begin_epoch)
+    metric = make_metric(mod.symbol, manifest.num_classes)
+    val_metric = make_metric(mod.symbol, manifest.num_classes)
+    val_iter = None
+    if "val" in manifest.splits and manifest.splits["val"].count:
+        val_iter = iterators.make_split_iterator(manifest, "val", cfg.batch_size, train=False,
+                                                 preprocess_threads=cfg.preprocess_threads)
+    speedometer = mx.callback.Speedometer(cfg.batch_size * setup.num_workers, frequent=cfg.log_every,
+                                          auto_reset=False)
+    log.info("training %s on %s (%s), rank %d/%d: epochs %d..%d, %d batches of %d per epoch, %s",
+             s.metrics_log.title, ", ".join(str(c) for c in setup.contexts), setup.kv_name, setup.rank,
+             setup.num_workers, first, cfg.epochs, s.batches_per_epoch, cfg.batch_size, s.optimizer_name)
+    record, num_update = s.record, s.num_update
+    for epoch in range(s.begin_epoch, cfg.epochs):
+        tic = time.perf_counter()
+        # Per-epoch seeds: the data order and dropout masks of epoch e do not depend on
+        # whether the run was resumed before it.
+        mx.random.seed(cfg.seed + epoch)
+        train_iter = iterators.make_split_iterator(
+            manifest, "train", cfg.batch_size, train=True, seed=cfg.seed + epoch,
+            preprocess_threads=cfg.preprocess_threads, part_index=setup.rank, num_parts=setup.num_workers)
+        metric.reset()
+        nbatch = 0
+        while nbatch < s.batches_per_epoch:
+            try:
+                batch = next(train_iter)
+            except StopIteration:  # a worker's part can be short of a full epoch: wrap around
+                train_iter.reset()
+                continue
+            mod.forward_backward(batch)
+            mod.update()
+            mod.update_metric(metric, batch.label)
+            nbatch += 1
+            num_update += 1
+            speedometer(mx.model.BatchEndParam(epoch=epoch + 1, nbatch=nbatch, eval_metric=metric, locals=None))
+        # MXNet 1.9 updates the batch-norm moving statistics in backward without the engine
+        # ordering later reads after those writes (a read right after can see the old
+        # values; checked on CPU): wait for them before evaluating or saving.
+        mx.nd.waitall()
+        if setup.distributed:
+            _sync_aux(setup.kv, mod, setup.num_workers)
+        train_values = metric_values(metric)
+        seconds = time.perf_counter() - tic
+        row = {
+            "epoch": epoch + 1, "num_update": num_update, "lr": s.scheduler(num_update),
+            "train_top1": train_values.get("top1"), "train_top5": train_values.get("top5"),
+            "train_ce": train_values.get("ce"), "samples": nbatch * cfg.batch_size, "seconds": round(seconds, 3),
+            "samples_per_s": round(nbatch * cfg.batch_size / seconds, 3),
+        }
+        if val_iter is not None:
+            values = evaluate(mod, val_iter, val_metric)
+            row.update(val_top1=values.get("top1"), val_top5=values.get("top5"), val_ce=values.get("ce"))
+        # Metrics first, checkpoint.json last: a kill in between leaves a row that resume drops.
+        s.metrics_log.append(row)
+        record["num_update"] = num_update
+        record = checkpoint.save_checkpoint(mod, setup.model_dir, cfg.prefix, epoch + 1, record, cfg.keep_last)
+        log.info("epoch %d done in %.1f s: %s", epoch + 1, seconds,
+                 ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+    s.record, s.num_update, s.begin_epoch = record, num_update, cfg.epochs
+    return result(cfg.epochs)
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train (or resume) according to ``cfg``: :func:`prepare`, then :func:`run`.
+
+    Raises:
+        TrainError: bad input or state, one line.
+    """
+    return run(prepare(cfg))
+
+
+def _title(cfg: TrainConfig, manifest: Manifest, aux_logits: bool) -> str:
+    _, h, w = manifest.data_shape
+    if cfg.symbol:
+        try:
+            name = json.loads(Path(f"{cfg.symbol}-report.json").read_text("utf-8"))["autoport"]["network"]
+        except (OSError, ValueError, KeyError, TypeError):
+            name = Path(cfg.symbol).name
+        return (f"{name} (autoport {Path(cfg.symbol).name}{', aux' if aux_logits else ''}) at {h}x{w}, "
+                f"{manifest.num_classes} classes, {cfg.optimizer} lr {cfg.lr:g}")
+    variant = "full" if tuple(cfg.repeats) == irv2.DEFAULT_REPEATS else f"repeats {','.join(map(str, cfg.repeats))}"
+    return (f"Inception-ResNet-v2 ({variant}{', aux' if aux_logits else ''}"
+            f"{', align_feature_maps' if cfg.align_feature_maps else ''}) at {h}x{w}, "
+            f"{manifest.num_classes} classes, {cfg.optimizer} lr {cfg.lr:g}")
