@@ -3,7 +3,8 @@
 One home for each: atomic files (write to a temporary name beside the target, then
 rename, so a reader sees the old file or the new one and never a part), the exclusive
 lock of an output directory, stale temporary files a killed run left, file-name slugs,
-size arguments, and the exit-code convention of every command.
+short lists in one-line messages, size and GPU arguments, and the exit-code convention
+of every command.
 """
 from __future__ import annotations
 

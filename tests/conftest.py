@@ -26,14 +26,13 @@ def irv2_reduced_result():
     return verify("inception_resnet_v2_reduced")
 
 
-# -- training and prediction (tests/test_training.py, test_prediction.py, test_train_dist.py) --
+# -- training and prediction (tests/training/, tests/serving/test_prediction.py) --
 
 #: The short training run every training/prediction test shares: the reduced network
 #: (one block of each kind) on the embedded digits at their default 32x32 crop, which
 #: needs slim's SAME-padded stem (align_feature_maps). bn_momentum 0.5 because MXNet
 #: updates the moving statistics in backward and a 20-update run with slim's 0.9997
-#: would evaluate with statistics of the initial weights (measured: val top-1 0.18 with
-#: 0.9 after 30 updates, 0.85 once the statistics were re-estimated).
+#: would evaluate with statistics of the initial weights (porting.training.network).
 DIGITS_TRAIN_ARGS = dict(repeats=(1, 1, 1), align_feature_maps=True, bn_momentum=0.5, batch_size=16,
                          max_batches=10, epochs=2, log_every=5, preprocess_threads=1)
 

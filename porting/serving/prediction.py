@@ -31,10 +31,9 @@ from porting.data import imageproc, iterators  # noqa: E402
 from porting.data.manifest import Manifest, ManifestError, load_manifest, read_format_json, sha256_file  # noqa: E402
 from porting.serving import rewrites  # noqa: E402
 from porting.training.checkpoint import (CHECKPOINT_NAME, DATA_COPY_DIR, FORMAT, checkpoint_paths,  # noqa: E402
-                                         fit_report, load_params_file, param_shapes)
+                                         fit_problems, load_params_file, param_shapes)
 from porting.training.config import TrainError  # noqa: E402
 from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
-from porting.util import short_list  # noqa: E402
 
 LOGITS = "InceptionResnetV2/Logits/Logits_output"
 
@@ -175,15 +174,7 @@ def check_fit(symbol, data_shape, arg: dict, aux: dict, where) -> None:
     except mx.base.MXNetError as e:
         raise PredictError(f"the symbol does not accept input {tuple(data_shape)}: "
                            f"{str(e).strip().splitlines()[0]}") from e
-    problems = []
-    for kind, want, have in (("arg", want_arg, arg), ("aux", want_aux, aux)):
-        missing, unexpected, wrong = fit_report(want, have)
-        if missing:
-            problems.append(f"missing {kind}: {short_list(missing)}")
-        if unexpected:
-            problems.append(f"unexpected {kind}: {short_list(unexpected)}")
-        if wrong:
-            problems.append(f"wrong shape: {short_list(wrong)}")
+    problems = fit_problems((want_arg, want_aux), (arg, aux))
     if problems:
         raise PredictError(f"{where} does not fit its symbol: " + "; ".join(problems))
 

@@ -201,6 +201,25 @@ def fit_report(expected: dict, got: dict) -> tuple[list[str], list[str], list[st
     return missing, unexpected, wrong
 
 
+def fit_problems(expected: tuple[dict, dict], got: tuple[dict, dict], noun: str = "",
+                 unexpected: bool = True) -> list[str]:
+    """One phrase per misfit of ``got`` ``(arg, aux)`` params against ``expected`` ``(arg, aux)`` shapes.
+
+    ``missing arg<noun>: ...``, ``unexpected arg<noun>: ...`` (when ``unexpected``) and
+    ``wrong shape: ...``, for the arg then the aux parameters; empty when everything fits.
+    """
+    problems = []
+    for kind, want, have in (("arg", expected[0], got[0]), ("aux", expected[1], got[1])):
+        missing, extra, wrong = fit_report(want, have)
+        if missing:
+            problems.append(f"missing {kind}{noun}: {util.short_list(missing)}")
+        if extra and unexpected:
+            problems.append(f"unexpected {kind}{noun}: {util.short_list(extra)}")
+        if wrong:
+            problems.append(f"wrong shape: {util.short_list(wrong)}")
+    return problems
+
+
 def params_digest(arg: dict, aux: dict) -> str:
     """SHA-256 over every parameter (name, shape, float32 bytes), for comparing models."""
     h = hashlib.sha256()
@@ -239,13 +258,8 @@ def load_pretrained(sym, data_shape, prefix: str, epoch: int = 0, *, head=HEAD_P
             if name.startswith(tuple(head)) and (name not in have or tuple(have[name].shape) != shape):
                 have.pop(name, None)
                 fresh.append(name)
-    problems = []
-    for kind, want, have in (("arg", want_arg, arg), ("aux", want_aux, aux)):
-        missing, _, wrong = fit_report({n: s for n, s in want.items() if n not in fresh}, have)
-        if missing:
-            problems.append(f"missing {kind} parameters: {util.short_list(missing)}")
-        if wrong:
-            problems.append(f"wrong shape: {util.short_list(wrong)}")
+    body = tuple({n: s for n, s in want.items() if n not in fresh} for want in (want_arg, want_aux))
+    problems = fit_problems(body, (arg, aux), " parameters", unexpected=False)
     if problems:
         raise TrainError(f"{option} {path} does not fit the network: " + "; ".join(problems))
     arg = {n: v for n, v in arg.items() if n in want_arg}
