@@ -346,26 +346,26 @@ def test_zoo_network_autoports_and_verifies(name):
 
 
 @pytest.fixture(scope="module")
-def irv2_reduced():
-    net = zoo.get("inception_resnet_v2_reduced")
+def irv2_small():
+    net = zoo.get("inception_resnet_v2_small")
     return autoport(zoo.builder(net), size=net.test_size, classes=net.classes, name=net.name, hints=False)
 
 
 @pytest.mark.slow
-def test_irv2_reduced_autoports_and_verifies(irv2_reduced):
-    assert irv2_reduced, irv2_reduced.verdict_line()
-    assert irv2_reduced.compare.numeric["failed"] == 0
+def test_irv2_small_autoports_and_verifies(irv2_small):
+    assert irv2_small, irv2_small.verdict_line()
+    assert irv2_small.compare.numeric["failed"] == 0
 
 
 @pytest.mark.slow
-def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_reduced):
+def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_small):
     """Same TF weights into both MXNet networks: the hand port's through porting.core.naming's rule."""
     from mx_impl import inception_resnet_v2 as hand
     from porting.core import layouts
     from porting.core import naming
 
-    outcome = irv2_reduced
-    symbol = hand.get_symbol(1001, create_aux_logits=True, repeats=hand.REDUCED_REPEATS, image_size=(299, 299))
+    outcome = irv2_small
+    symbol = hand.get_symbol(1001, create_aux_logits=True, repeats=hand.SMALL_REPEATS, image_size=(299, 299))
     arg_params, aux_params = {}, {}
     for tf_name, value in outcome.tf_values.items():
         mx_name, kind = naming.tf_to_mx(tf_name)
@@ -398,8 +398,8 @@ def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_reduced):
 
 
 @pytest.mark.slow
-def test_irv2_parameter_count_is_slims(irv2_reduced):
+def test_irv2_parameter_count_is_slims(irv2_small):
     """Frozen constants (slim's gamma = 1) are not parameters; the count is TF's trainable one."""
-    trainable = sum(int(np.size(value)) for name, value in irv2_reduced.tf_values.items() if "moving_" not in name)
-    assert irv2_reduced.parameters == trainable
-    assert any(name.endswith("_gamma") for name in irv2_reduced.arg_params)  # present, but not counted
+    trainable = sum(int(np.size(value)) for name, value in irv2_small.tf_values.items() if "moving_" not in name)
+    assert irv2_small.parameters == trainable
+    assert any(name.endswith("_gamma") for name in irv2_small.arg_params)  # present, but not counted
