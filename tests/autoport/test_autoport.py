@@ -236,11 +236,13 @@ def test_written_files_load_and_predict_like_tf(every_family_result, tmp_path):
     from porting.autoport.pipeline import write_outputs
 
     outcome = every_family_result
-    paths = write_outputs(outcome, tmp_path / "tiny")
+    paths = write_outputs(outcome, tmp_path / "nested" / "tiny")  # parents are created
     assert all(path.exists() for path in paths.values())
+    assert {path.stat().st_mode & 0o777 for path in paths.values()} == {0o644}  # params too
+    assert sorted(p.name for p in (tmp_path / "nested").iterdir()) == sorted(p.name for p in paths.values())
     assert "PASSED" in paths["report_md"].read_text().splitlines()[2]
     assert json.loads(paths["report_json"].read_text())["autoport"]["passed"] is True
-    symbol, arg_params, aux_params = mx.model.load_checkpoint(str(tmp_path / "tiny"), 0)
+    symbol, arg_params, aux_params = mx.model.load_checkpoint(str(tmp_path / "nested" / "tiny"), 0)
     module = mx.mod.Module(symbol, data_names=("data",), label_names=None, context=mx.cpu())
     module.bind(data_shapes=[("data", (1, 3, 21, 23))], for_training=False)
     module.set_params(arg_params, aux_params)
