@@ -51,17 +51,8 @@ slim = compat.import_slim()
 
 #: Valid ``final_endpoint`` names of ``inception_resnet_v2_base``, in network order.
 BASE_END_POINTS = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "MaxPool_3a_3x3",
-    "Conv2d_3b_1x1",
-    "Conv2d_4a_3x3",
-    "MaxPool_5a_3x3",
-    "Mixed_5b",
-    "Mixed_6a",
-    "PreAuxLogits",
-    "Mixed_7a",
+    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_3a_3x3", "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3", "MaxPool_5a_3x3", "Mixed_5b", "Mixed_6a", "PreAuxLogits", "Mixed_7a",
     "Conv2d_7b_1x1",
 )
 #: End points the classification head adds (AuxLogits only with create_aux_logits).
