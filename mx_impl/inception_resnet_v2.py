@@ -18,6 +18,7 @@ The port keeps slim's semantics and names:
 Entry points: :func:`get_symbol` (inference group, training head, or one end point),
 :func:`get_end_points`, :func:`end_point_shapes`, and the MX builder contract
 :func:`build` / :func:`build_reduced` (``fn(num_classes) -> Symbol``, input ``data``, NCHW).
+The constants mirror ``reference_tf.inception_resnet_v2`` name for name.
 
 Shape comments are NCHW without the batch axis, for the default 299x299 input.
 """
@@ -37,26 +38,6 @@ SCOPE = "InceptionResnetV2"
 BN_MOMENTUM = 0.9997
 BN_EPS = 0.001
 
-BLOCK35_SCALE = 0.17
-BLOCK17_SCALE = 0.10
-BLOCK8_SCALE = 0.20
-
-#: Residual blocks per stage (block35, block17, block8), as in slim.
-DEFAULT_REPEATS = (10, 20, 9)
-#: A small variant for fast tests: two blocks of each kind, so ``_2`` names exist
-#: (the same as reference_tf's REDUCED_REPEATS; end-point shapes are unchanged).
-REDUCED_REPEATS = (2, 2, 2)
-#: Two blocks of each kind, so ``_2`` names exist.
-SMALL_REPEATS = (2, 2, 2)
-#: Named repeat presets (``porting.train --repeats NAME``).
-REPEAT_PRESETS = {"full": DEFAULT_REPEATS, "reduced": (1, 1, 1), "small": SMALL_REPEATS}
-
-#: Weight of the auxiliary loss in slim's train_image_classifier.py.
-AUX_LOSS_WEIGHT = 0.4
-
-#: Label of both SoftmaxOutput heads (Module's default label name).
-LABEL_NAME = "softmax_label"
-
 #: End points of inception_resnet_v2_base, in order.
 BASE_END_POINTS = (
     "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_3a_3x3", "Conv2d_3b_1x1",
@@ -65,7 +46,27 @@ BASE_END_POINTS = (
 )
 #: End points the classification head adds (AuxLogits only with create_aux_logits).
 HEAD_END_POINTS = ("AuxLogits", "global_pool", "PreLogitsFlatten", "Logits", "Predictions")
+#: Every end point of the full network, in order.
 END_POINTS = BASE_END_POINTS + HEAD_END_POINTS
+#: Residual scales slim uses for block35, block17 and block8.
+BLOCK35_SCALE = 0.17
+BLOCK17_SCALE = 0.10
+BLOCK8_SCALE = 0.20
+#: Residual blocks per stage (block35, block17, block8), as in slim.
+DEFAULT_REPEATS = (10, 20, 9)
+#: "reduced": one block of each kind, so every layer kind is there and it builds fast.
+REDUCED_REPEATS = (1, 1, 1)
+#: "small": two blocks of each kind, so ``_2`` names exist.
+SMALL_REPEATS = (2, 2, 2)
+#: Named repeat presets (``porting.train --repeats NAME``); the end-point shapes do not
+#: depend on the repeats.
+REPEAT_PRESETS = {"full": DEFAULT_REPEATS, "reduced": REDUCED_REPEATS, "small": SMALL_REPEATS}
+
+#: Weight of the auxiliary loss in slim's train_image_classifier.py.
+AUX_LOSS_WEIGHT = 0.4
+
+#: Label of both SoftmaxOutput heads (Module's default label name).
+LABEL_NAME = "softmax_label"
 
 
 @dataclass(frozen=True)
@@ -459,5 +460,5 @@ def build(num_classes: int = 1001):
 
 
 def build_reduced(num_classes: int = 1001):
-    """Like :func:`build` with REDUCED_REPEATS residual blocks (same end-point shapes)."""
+    """Like :func:`build` with REDUCED_REPEATS (one block of each kind; same end-point shapes)."""
     return get_symbol(num_classes, create_aux_logits=True, repeats=REDUCED_REPEATS)

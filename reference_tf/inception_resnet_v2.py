@@ -13,10 +13,14 @@ Public API, in slim's pattern:
   * ``build`` / ``build_reduced``: the project's TF builder contract
     ``fn(images, num_classes) -> (logits, end_points)`` in inference mode.
 
+The constants mirror ``mx_impl.inception_resnet_v2`` name for name (``BASE_END_POINTS``,
+``HEAD_END_POINTS``, ``END_POINTS``, ``BLOCK35_SCALE`` ..., ``REPEAT_PRESETS``).
+
 Differences from slim, all additive (the default graph is slim's, op for op):
-  * ``repeats`` chooses how many block35/block17/block8 are stacked (slim: 10, 20, 9),
-    for a reduced variant that builds quickly; the final scale-1.0 ``Block8`` is
-    always added.
+  * ``repeats`` chooses how many block35/block17/block8 are stacked (slim: 10, 20, 9);
+    the presets are "full", "reduced" (one block of each kind: every layer kind, fast)
+    and "small" (two of each, so ``_2`` names exist). The final scale-1.0 ``Block8``
+    is always added.
   * ``inception_resnet_v2`` also accepts ``align_feature_maps`` (slim hard-codes False
     in the full network; the golden ops table for it was measured with it passed
     through to the base).
@@ -46,35 +50,30 @@ slim = compat.import_slim()
 
 
 #: Valid ``final_endpoint`` names of ``inception_resnet_v2_base``, in network order.
-ENDPOINTS = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "MaxPool_3a_3x3",
-    "Conv2d_3b_1x1",
-    "Conv2d_4a_3x3",
-    "MaxPool_5a_3x3",
-    "Mixed_5b",
-    "Mixed_6a",
-    "PreAuxLogits",
-    "Mixed_7a",
+BASE_END_POINTS = (
+    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_3a_3x3", "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3", "MaxPool_5a_3x3", "Mixed_5b", "Mixed_6a", "PreAuxLogits", "Mixed_7a",
     "Conv2d_7b_1x1",
 )
-#: Extra end points the full network adds (AuxLogits only with create_aux_logits).
-HEAD_ENDPOINTS = ("AuxLogits", "global_pool", "PreLogitsFlatten", "Logits", "Predictions")
+#: End points the classification head adds (AuxLogits only with create_aux_logits).
+HEAD_END_POINTS = ("AuxLogits", "global_pool", "PreLogitsFlatten", "Logits", "Predictions")
+#: Every end point of the full network, in order.
+END_POINTS = BASE_END_POINTS + HEAD_END_POINTS
+#: Residual scales slim uses for block35, block17 and block8.
+BLOCK35_SCALE = 0.17
+BLOCK17_SCALE = 0.10
+BLOCK8_SCALE = 0.20
 #: slim's numbers of block35, block17 and block8 (the last scale-1.0 Block8 comes on top).
 DEFAULT_REPEATS = (10, 20, 9)
-#: A small variant for fast tests: every block kind repeated twice, so ``_2`` names exist.
-REDUCED_REPEATS = (2, 2, 2)
-#: Two blocks of each kind, so ``_2`` names exist.
+#: "reduced": one block of each kind, so every layer kind is there and it builds fast.
+REDUCED_REPEATS = (1, 1, 1)
+#: "small": two blocks of each kind, so ``_2`` names exist.
 SMALL_REPEATS = (2, 2, 2)
 #: Named repeat presets (``porting.train --repeats NAME``).
-REPEAT_PRESETS = {"full": DEFAULT_REPEATS, "reduced": (1, 1, 1), "small": SMALL_REPEATS}
+REPEAT_PRESETS = {"full": DEFAULT_REPEATS, "reduced": REDUCED_REPEATS, "small": SMALL_REPEATS}
 OUTPUT_STRIDES = (8, 16)
 DEFAULT_IMAGE_SIZE = 299
-#: Residual scales slim uses for block35, block17 and block8.
-BLOCK_SCALES = (0.17, 0.10, 0.20)
-_LAST_OS8_ENDPOINT = "PreAuxLogits"
+_LAST_OS8_END_POINT = "PreAuxLogits"
 
 
 # ------------------------------------------------------------------ residual blocks
@@ -142,8 +141,6 @@ def block8(net, scale=1.0, activation_fn=tf.nn.relu, scope=None, reuse=None):
     return net
 
 
-# ------------------------------------------------------------- graph building speed
-
 # ------------------------------------------------------------- argument checking
 
 def _stem_padding(align_feature_maps: bool) -> str:
@@ -153,9 +150,9 @@ def _stem_padding(align_feature_maps: bool) -> str:
 
 def _check_options(final_endpoint, output_stride, align_feature_maps, repeats) -> tuple[int, int, int]:
     """Validate the base network's options; return ``repeats`` as a tuple of ints."""
-    if final_endpoint not in ENDPOINTS:
+    if final_endpoint not in BASE_END_POINTS:
         raise ValueError(f"unknown final_endpoint {final_endpoint!r}; valid end points: "
-                         f"{', '.join(ENDPOINTS)}")
+                         f"{', '.join(BASE_END_POINTS)}")
     if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}")
     if output_stride == 8:
@@ -164,9 +161,9 @@ def _check_options(final_endpoint, output_stride, align_feature_maps, repeats) -
                 "output_stride=8 with align_feature_maps=True is not supported: slim's atrous "
                 "path (stride-1 Mixed_6a, dilation-2 block17) is defined and tested only with "
                 "align_feature_maps=False")
-        if ENDPOINTS.index(final_endpoint) > ENDPOINTS.index(_LAST_OS8_ENDPOINT):
+        if BASE_END_POINTS.index(final_endpoint) > BASE_END_POINTS.index(_LAST_OS8_END_POINT):
             raise ValueError(
-                f"output_stride=8 is supported only up to final_endpoint='{_LAST_OS8_ENDPOINT}' "
+                f"output_stride=8 is supported only up to final_endpoint='{_LAST_OS8_END_POINT}' "
                 f"(as in slim), got final_endpoint={final_endpoint!r}")
     return _check_repeats(repeats)
 
@@ -203,13 +200,13 @@ def _size_changing_layers(final_endpoint, output_stride, align_feature_maps, aux
         ("AuxLogits", "AuxLogits/Conv2d_1a_3x3", 5, 3, "VALID", True),
         ("Mixed_7a", "Mixed_7a/Branch_0/Conv2d_1a_3x3", 3, 2, padding, False),
     ]
-    last = ENDPOINTS.index(final_endpoint)
+    last = BASE_END_POINTS.index(final_endpoint)
     for layer in layers:
         endpoint = layer[0]
         if endpoint == "AuxLogits":
-            if aux_logits and last >= ENDPOINTS.index("PreAuxLogits"):
+            if aux_logits and last >= BASE_END_POINTS.index("PreAuxLogits"):
                 yield layer
-        elif ENDPOINTS.index(endpoint) <= last:
+        elif BASE_END_POINTS.index(endpoint) <= last:
             yield layer
 
 
@@ -290,7 +287,7 @@ def inception_resnet_v2_base(inputs, final_endpoint="Conv2d_7b_1x1", output_stri
 
     Args:
         inputs: a float tensor [batch, height, width, channels].
-        final_endpoint: the last end point to build, one of ``ENDPOINTS``.
+        final_endpoint: the last end point to build, one of ``BASE_END_POINTS``.
         output_stride: 16 (slim's network) or 8 (stride-1 Mixed_6a and dilation-2
             block17; supported up to 'PreAuxLogits' only, as in slim).
         align_feature_maps: make the stem and reduction layers SAME instead of VALID,
@@ -363,7 +360,7 @@ def inception_resnet_v2_base(inputs, final_endpoint="Conv2d_7b_1x1", output_stri
             if reached("Mixed_5b", net):
                 return net, end_points
 
-            net = slim.repeat(net, n35, block35, scale=BLOCK_SCALES[0], activation_fn=activation_fn)  # 35 x 35 x 320
+            net = slim.repeat(net, n35, block35, scale=BLOCK35_SCALE, activation_fn=activation_fn)  # 35 x 35 x 320
 
             # output_stride=8 keeps 33 x 33 (stride 1) instead of reducing to 17 x 17.
             reduction = 1 if use_atrous else 2
@@ -382,7 +379,7 @@ def inception_resnet_v2_base(inputs, final_endpoint="Conv2d_7b_1x1", output_stri
 
             # Dilation 2 keeps block17's receptive field when Mixed_6a did not reduce.
             with slim.arg_scope([slim.conv2d], rate=2 if use_atrous else 1):
-                net = slim.repeat(net, n17, block17, scale=BLOCK_SCALES[1], activation_fn=activation_fn)  # 17 x 17 x 1088
+                net = slim.repeat(net, n17, block17, scale=BLOCK17_SCALE, activation_fn=activation_fn)  # 17 x 17 x 1088
             if reached("PreAuxLogits", net):
                 return net, end_points
 
@@ -403,7 +400,7 @@ def inception_resnet_v2_base(inputs, final_endpoint="Conv2d_7b_1x1", output_stri
             if reached("Mixed_7a", net):
                 return net, end_points
 
-            net = slim.repeat(net, n8, block8, scale=BLOCK_SCALES[2], activation_fn=activation_fn)  # 8 x 8 x 2080
+            net = slim.repeat(net, n8, block8, scale=BLOCK8_SCALE, activation_fn=activation_fn)  # 8 x 8 x 2080
             # The last block: scale 1.0 and no activation (scope 'Block8').
             net = block8(net, activation_fn=None)  # 8 x 8 x 2080
             net = slim.conv2d(net, 1536, 1, scope="Conv2d_7b_1x1")  # 8 x 8 x 1536
@@ -532,6 +529,6 @@ def build(images, num_classes=1001, **kwargs):
 
 
 def build_reduced(images, num_classes=1001, **kwargs):
-    """``build`` with ``REDUCED_REPEATS`` residual blocks: the same layers, fast to build."""
+    """``build`` with ``REDUCED_REPEATS`` (one block of each kind): every layer kind, fast to build."""
     kwargs.setdefault("repeats", REDUCED_REPEATS)
     return build(images, num_classes, **kwargs)

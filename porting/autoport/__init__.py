@@ -6,11 +6,19 @@
     outcome = autoport(zoo.builder("resnet_v1_50"), size=(224, 224), classes=1000)
     assert outcome, outcome.verdict_line()
 
-Modules: ``registry`` (translator bookkeeping, keyed by TF op type),
-``translators_<family>`` (the translators), ``translate`` (the graph walk),
-``hints`` (training-mode facts), ``pipeline`` (translate + verify + files),
-``training`` (the SoftmaxOutput training symbol), ``zoo`` (the networks it is proved on).
-Framework imports happen in those modules, not here.
+Layout (the command itself is ``porting.cli.autoport``; ``__main__`` is its stub):
+
+* ``registry``: translator bookkeeping, one registry keyed by TF op type;
+* ``translators/<family>.py``: the translators, one module per op family (conv, pool,
+  norm, activation, dense, elementwise, shape);
+* ``translate``: the graph walk that applies them;
+* ``hints``: training-mode facts (dropout rates, batch-norm decays);
+* ``pipeline``: translate, verify with ``porting.verifier``, write the files;
+* ``zoo``: the networks autoport is proved on.
+
+The SoftmaxOutput training heads of a translated symbol live in
+``porting.training.symbol_heads``: training reads autoport's files and never imports
+this package. Framework imports happen in those modules, not here.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
    forward of it calibrates the batch-norm moving statistics.
 3. Translate the data path into one MXNet symbol (``translate``).
 4. Verify it with the verifier on that same TF graph: per-layer shapes and the
-   semantic lint (``porting.compare.verify(tf_graph=...)``).
+   semantic lint (``porting.verifier.api.verify(tf_graph=...)``).
 5. Put weights into the TF session (a checkpoint, or seeded random values from
    ``porting.verifier.weights`` with calibrated moving statistics), read the translator's
    parameters from that session, and
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from porting.verifier import weights as weights_lib
 from porting.autoport.hints import training_graph, training_hints
 from porting.autoport.translate import Translation, variable_name, translate_graph
 from porting.core.graph_walk import collapse_scope
-from porting.verifier.report import atomic_write
+from porting.util import atomic_write_text, atomic_write_via
 
 tf = compat.import_tf()
 mx = compat.import_mx()
@@ -419,19 +418,11 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
 
 # ------------------------------------------------------------------ files
 
-def _atomic_params(path: Path, arg_params: dict, aux_params: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        blob = {f"arg:{name}": mx.nd.array(value) for name, value in arg_params.items()}
-        blob.update({f"aux:{name}": mx.nd.array(value) for name, value in aux_params.items()})
-        mx.nd.save(temp, blob)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+def _write_params(path: Path, arg_params: dict, aux_params: dict) -> None:
+    """MXNet's ``arg:``/``aux:`` parameter file, written atomically (mode 0644 like the others)."""
+    blob = {f"arg:{name}": mx.nd.array(value) for name, value in arg_params.items()}
+    blob.update({f"aux:{name}": mx.nd.array(value) for name, value in aux_params.items()})
+    atomic_write_via(path, lambda tmp: mx.nd.save(tmp, blob), parents=True)
 
 
 def output_paths(prefix: str | os.PathLike) -> dict[str, Path]:
@@ -444,10 +435,10 @@ def write_outputs(outcome: AutoportResult, prefix: str | os.PathLike) -> dict[st
     """Write the symbol, the parameters and both reports, each atomically."""
     paths = output_paths(prefix)
     outcome.files = {key: str(path) for key, path in paths.items()}
-    atomic_write(paths["symbol"], outcome.translation.symbol.tojson())
-    _atomic_params(paths["params"], outcome.arg_params, outcome.aux_params)
-    atomic_write(paths["report_md"], outcome.markdown())
-    atomic_write(paths["report_json"], outcome.json())
+    atomic_write_text(paths["symbol"], outcome.translation.symbol.tojson(), parents=True)
+    _write_params(paths["params"], outcome.arg_params, outcome.aux_params)
+    atomic_write_text(paths["report_md"], outcome.markdown(), parents=True)
+    atomic_write_text(paths["report_json"], outcome.json(), parents=True)
     return paths
 
 
@@ -455,7 +446,7 @@ def write_unsupported(error, prefix: str | os.PathLike, name: str) -> dict[str, 
     """Reports for a network that cannot be translated (no symbol, no parameters)."""
     paths = output_paths(prefix)
     text = f"# autoport: {name}\n\n**FAILED | untranslatable ops**\n\n```\n{error.describe(max_layers=50)}\n```\n"
-    atomic_write(paths["report_md"], text)
-    atomic_write(paths["report_json"], json.dumps({"autoport": {"network": name, "passed": False,
-                                                                "unsupported": error.as_dict()}}, indent=2) + "\n")
+    atomic_write_text(paths["report_md"], text, parents=True)
+    report = {"autoport": {"network": name, "passed": False, "unsupported": error.as_dict()}}
+    atomic_write_text(paths["report_json"], json.dumps(report, indent=2) + "\n", parents=True)
     return paths

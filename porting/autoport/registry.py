@@ -1,6 +1,8 @@
 """Bookkeeping of TF op translators: one registry keyed by TF op type.
 
-Translators live in ``translators_<family>.py`` and register with::
+Translators live in ``porting/autoport/translators/<family>.py``, one module per op
+family (``FAMILY_MODULES``, loaded as ``porting.autoport.translators.<family>``), and
+register with::
 
     @translates("Conv2D")
     def conv2d(ctx, op):
@@ -24,7 +26,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-#: Modules holding the translators, one per family (imported by :func:`load_all`).
+#: Modules of ``porting.autoport.translators`` holding the translators, one per family, in
+#: the order the supported-op table lists them (imported by :func:`load_all`).
 FAMILY_MODULES = ("conv", "pool", "norm", "activation", "dense", "elementwise", "shape")
 
 
@@ -54,8 +57,8 @@ _REGISTRY: dict[str, Translator] = {}
 
 
 def _family_of(module_name: str) -> str:
-    leaf = module_name.rsplit(".", 1)[-1]
-    return leaf.removeprefix("translators_") if leaf.startswith("translators_") else leaf
+    """``porting.autoport.translators.conv`` -> ``conv``."""
+    return module_name.rsplit(".", 1)[-1]
 
 
 def translates(*op_types: str, family: str | None = None):

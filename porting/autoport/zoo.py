@@ -76,10 +76,11 @@ ZOO: dict[str, ZooNet] = {net.name: net for net in (
     ZooNet("inception_resnet_v2", "reference_tf.inception_resnet_v2:inception_resnet_v2",
            "reference_tf.inception_resnet_v2:inception_resnet_v2_arg_scope", (299, 299), (299, 299),
            classes=1001, note="our reference, with AuxLogits"),
-    ZooNet("inception_resnet_v2_reduced", "reference_tf.inception_resnet_v2:inception_resnet_v2",
+    # (2, 2, 2) is the networks' SMALL_REPEATS, written out: reading this table imports no framework.
+    ZooNet("inception_resnet_v2_small", "reference_tf.inception_resnet_v2:inception_resnet_v2",
            "reference_tf.inception_resnet_v2:inception_resnet_v2_arg_scope", (299, 299), (299, 299),
            classes=1001, kwargs={"repeats": (2, 2, 2)},
-           note="two blocks of each kind (the hand port's REDUCED_REPEATS)"),
+           note="two blocks of each kind (the hand port's SMALL_REPEATS)"),
 )}
 
 

@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from porting import compat  # noqa: F401  (shims before any framework import)
+from porting.util import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,15 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         from porting.autoport import registry
 
         sys.stdout.write(registry.render_markdown())
-        return 0
+        return EXIT_OK
     from porting.autoport import zoo
 
     if args.list_nets:
         for net in zoo.ZOO.values():
             print(f"{net.name:30s} {net.size[0]}x{net.size[1]}  {net.classes:5d} classes  "
                   f"{net.skip or net.note}")
-        return 0
-    from porting.frameworks.models import UsageError, load_builder, parse_size
+        return EXIT_OK
+    from porting.frameworks.models import load_builder, parse_size
 
     try:
         if not (args.slim_net or args.tf):
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             rtol, atol = args.rtol, args.atol
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from porting.autoport.pipeline import CheckpointError, autoport, write_outputs, write_unsupported
     from porting.autoport.translate import UnsupportedOps
     from porting.frameworks.tf_reader import BuilderError
@@ -103,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         paths = write_unsupported(error, args.out, name)
         print(error.describe(), file=sys.stderr)
         print(f"wrote {paths['report_md']}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except (BuilderError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     paths = write_outputs(outcome, args.out)
     print(outcome.verdict_line())
     print(f"wrote {paths['symbol']}, {paths['params']}, {paths['report_md']}, {paths['report_json']}")
-    return 0 if outcome else 1
+    return EXIT_OK if outcome else EXIT_FAILED
 

@@ -1,7 +1,8 @@
 """Registered model pairs, in one declarative table, and loading of users' builders.
 
 A registered pair names a TF builder and an MX builder by ``module:function``
-plus keyword arguments, so nothing is imported until a pair is used. Users'
+plus keyword arguments, so nothing is imported until a pair is used (reading the
+table, e.g. ``python -m porting.compare --list``, imports no framework). Users'
 builders come from ``path/to/file.py:function``.
 """
 from __future__ import annotations
@@ -14,9 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class UsageError(Exception):
-    """Bad command-line input: an unknown model, an unreadable builder file, a bad size."""
+from porting import util
+from porting.util import UsageError  # noqa: F401  (re-exported: the commands catch it from here)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ _IRV2_TF = "reference_tf.inception_resnet_v2:build"
 _IRV2_MX = "mx_impl.inception_resnet_v2:get_symbol"
 _IRV2_TF_BASE = "porting.frameworks.models:irv2_base_tf"
 _IRV2_MX_END = "mx_impl.inception_resnet_v2:get_symbol"
-REDUCED = (1, 1, 1)
+#: The networks' REDUCED_REPEATS (one block of each kind), written out because importing
+#: reference_tf or mx_impl here would import a framework; tests/networks checks they agree.
+_IRV2_REDUCED_REPEATS = (1, 1, 1)
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("inception_resnet_v2", "slim's Inception-ResNet-v2 with AuxLogits, 299x299, 1001 classes",
@@ -49,8 +51,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
               _IRV2_TF_BASE, _IRV2_MX_END, tf_kwargs={"output_stride": 8, "final_endpoint": "PreAuxLogits"},
               mx_kwargs={"output_stride": 8, "final_endpoint": "PreAuxLogits"}),
     ModelSpec("inception_resnet_v2_reduced", "one block35/block17/block8 each: every layer kind, fast",
-              _IRV2_TF, _IRV2_MX, tf_kwargs={"repeats": REDUCED},
-              mx_kwargs={"create_aux_logits": True, "repeats": REDUCED}),
+              _IRV2_TF, _IRV2_MX, tf_kwargs={"repeats": _IRV2_REDUCED_REPEATS},
+              mx_kwargs={"create_aux_logits": True, "repeats": _IRV2_REDUCED_REPEATS}),
 )}
 
 
@@ -132,13 +134,8 @@ def load_builder(spec: str, side: str):
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'299' or '150x149' → (H, W)."""
+    """'299' or '150x149' → (H, W); a UsageError names ``--size``."""
     try:
-        parts = [int(part) for part in str(text).lower().split("x")]
+        return util.parse_size(text)
     except ValueError:
         raise UsageError(f"--size must be N or HxW with positive integers, got {text!r}") from None
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise UsageError(f"--size must be N or HxW with positive integers, got {text!r}")
-    return parts[0], parts[1]

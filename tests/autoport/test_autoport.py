@@ -236,11 +236,13 @@ def test_written_files_load_and_predict_like_tf(every_family_result, tmp_path):
     from porting.autoport.pipeline import write_outputs
 
     outcome = every_family_result
-    paths = write_outputs(outcome, tmp_path / "tiny")
+    paths = write_outputs(outcome, tmp_path / "nested" / "tiny")  # parents are created
     assert all(path.exists() for path in paths.values())
+    assert {path.stat().st_mode & 0o777 for path in paths.values()} == {0o644}  # params too
+    assert sorted(p.name for p in (tmp_path / "nested").iterdir()) == sorted(p.name for p in paths.values())
     assert "PASSED" in paths["report_md"].read_text().splitlines()[2]
     assert json.loads(paths["report_json"].read_text())["autoport"]["passed"] is True
-    symbol, arg_params, aux_params = mx.model.load_checkpoint(str(tmp_path / "tiny"), 0)
+    symbol, arg_params, aux_params = mx.model.load_checkpoint(str(tmp_path / "nested" / "tiny"), 0)
     module = mx.mod.Module(symbol, data_names=("data",), label_names=None, context=mx.cpu())
     module.bind(data_shapes=[("data", (1, 3, 21, 23))], for_training=False)
     module.set_params(arg_params, aux_params)
@@ -346,26 +348,26 @@ def test_zoo_network_autoports_and_verifies(name):
 
 
 @pytest.fixture(scope="module")
-def irv2_reduced():
-    net = zoo.get("inception_resnet_v2_reduced")
+def irv2_small():
+    net = zoo.get("inception_resnet_v2_small")
     return autoport(zoo.builder(net), size=net.test_size, classes=net.classes, name=net.name, hints=False)
 
 
 @pytest.mark.slow
-def test_irv2_reduced_autoports_and_verifies(irv2_reduced):
-    assert irv2_reduced, irv2_reduced.verdict_line()
-    assert irv2_reduced.compare.numeric["failed"] == 0
+def test_irv2_small_autoports_and_verifies(irv2_small):
+    assert irv2_small, irv2_small.verdict_line()
+    assert irv2_small.compare.numeric["failed"] == 0
 
 
 @pytest.mark.slow
-def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_reduced):
+def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_small):
     """Same TF weights into both MXNet networks: the hand port's through porting.core.naming's rule."""
     from mx_impl import inception_resnet_v2 as hand
     from porting.core import layouts
     from porting.core import naming
 
-    outcome = irv2_reduced
-    symbol = hand.get_symbol(1001, create_aux_logits=True, repeats=hand.REDUCED_REPEATS, image_size=(299, 299))
+    outcome = irv2_small
+    symbol = hand.get_symbol(1001, create_aux_logits=True, repeats=hand.SMALL_REPEATS, image_size=(299, 299))
     arg_params, aux_params = {}, {}
     for tf_name, value in outcome.tf_values.items():
         mx_name, kind = naming.tf_to_mx(tf_name)
@@ -398,8 +400,8 @@ def test_irv2_autoport_agrees_with_the_hand_port_and_tf(irv2_reduced):
 
 
 @pytest.mark.slow
-def test_irv2_parameter_count_is_slims(irv2_reduced):
+def test_irv2_parameter_count_is_slims(irv2_small):
     """Frozen constants (slim's gamma = 1) are not parameters; the count is TF's trainable one."""
-    trainable = sum(int(np.size(value)) for name, value in irv2_reduced.tf_values.items() if "moving_" not in name)
-    assert irv2_reduced.parameters == trainable
-    assert any(name.endswith("_gamma") for name in irv2_reduced.arg_params)  # present, but not counted
+    trainable = sum(int(np.size(value)) for name, value in irv2_small.tf_values.items() if "moving_" not in name)
+    assert irv2_small.parameters == trainable
+    assert any(name.endswith("_gamma") for name in irv2_small.arg_params)  # present, but not counted

@@ -3,7 +3,7 @@
 Real TensorFlow, no mocks. A full graph takes seconds to build, so each
 configuration is built once per module (``_snapshot``), reduced to plain Python
 data, and shared by the tests: default 299 with AuxLogits, align_feature_maps=True,
-output_stride=8 up to PreAuxLogits, and the reduced variant.
+output_stride=8 up to PreAuxLogits, and the small variant (two blocks of each kind).
 """
 from __future__ import annotations
 
@@ -153,11 +153,11 @@ def aligned_net() -> Snapshot:
 
 
 def _base_os8(images):
-    # Reduced repeats: the end-point shapes do not depend on them, and it builds 3x faster.
+    # Two blocks of each kind: the end-point shapes do not depend on them, and it builds 3x faster.
     with slim.arg_scope(irv2.inception_resnet_v2_arg_scope()):
         with slim.arg_scope([slim.batch_norm], is_training=False):
             return irv2.inception_resnet_v2_base(images, final_endpoint="PreAuxLogits",
-                                                 output_stride=8, repeats=irv2.REDUCED_REPEATS)
+                                                 output_stride=8, repeats=irv2.SMALL_REPEATS)
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +166,8 @@ def os8_base() -> Snapshot:
 
 
 @pytest.fixture(scope="module")
-def reduced_net() -> Snapshot:
-    return _snapshot(lambda images: irv2.build_reduced(images, 1001))
+def small_net() -> Snapshot:
+    return _snapshot(lambda images: irv2.build(images, 1001, repeats=irv2.SMALL_REPEATS))
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +220,9 @@ def test_end_points_are_exactly_the_table(request, config):
 
 
 def test_end_point_names_constant():
-    assert irv2.ENDPOINTS == tuple(ENDPOINT_SHAPES)[:12]
-    assert irv2.HEAD_ENDPOINTS == tuple(ENDPOINT_SHAPES)[12:]
+    assert irv2.BASE_END_POINTS == tuple(ENDPOINT_SHAPES)[:12]
+    assert irv2.HEAD_END_POINTS == tuple(ENDPOINT_SHAPES)[12:]
+    assert irv2.END_POINTS == tuple(ENDPOINT_SHAPES)
 
 
 def test_outputs(default_net, os8_base):
@@ -321,7 +322,7 @@ def test_no_dilation_at_output_stride_16(default_net):
 def test_output_stride_8_dilates_block17_only(os8_base):
     block17 = {name: d for name, d in os8_base.dilations.items() if name.startswith("Repeat_1/")}
     others = {name: d for name, d in os8_base.dilations.items() if not name.startswith("Repeat_1/")}
-    assert len(block17) == irv2.REDUCED_REPEATS[1] * 5
+    assert len(block17) == irv2.SMALL_REPEATS[1] * 5
     assert set(block17.values()) == {(2, 2)}
     assert set(others.values()) == {(1, 1)}
     # Mixed_6a does not reduce: stride 1, still VALID (35 -> 33).
@@ -365,9 +366,9 @@ def test_shape_comments_match_the_graph(default_net):
     assert checked >= 40
 
 
-# ------------------------------------------------------------------ reduced variant
+# ------------------------------------------------------------ fewer residual blocks
 
-def _kept_in_reduced(name: str, repeats=irv2.REDUCED_REPEATS) -> bool:
+def _kept_with(repeats, name: str) -> bool:
     match = re.match(rf"{SCOPE}/Repeat(?:_(\d))?/block(?:35|17|8)_(\d+)/", name)
     if not match:
         return True
@@ -375,17 +376,29 @@ def _kept_in_reduced(name: str, repeats=irv2.REDUCED_REPEATS) -> bool:
     return int(match[2]) <= repeats[family]
 
 
-def test_reduced_variant(reduced_net, golden_variables, default_net):
-    assert irv2.REDUCED_REPEATS == (2, 2, 2)
-    expected = {n: v for n, v in golden_variables.items() if _kept_in_reduced(n)}
-    assert reduced_net.variables == expected
-    assert len(reduced_net.variables) < len(golden_variables)
-    assert reduced_net.end_points == default_net.end_points
-    assert set(reduced_net.residual_scales) == {
+def test_repeat_presets():
+    assert irv2.REDUCED_REPEATS == (1, 1, 1) and irv2.SMALL_REPEATS == (2, 2, 2)
+    assert irv2.REPEAT_PRESETS == {"full": irv2.DEFAULT_REPEATS, "reduced": irv2.REDUCED_REPEATS,
+                                   "small": irv2.SMALL_REPEATS}
+
+
+def test_build_reduced_builds_one_block_of_each_kind(monkeypatch):
+    calls = []
+    monkeypatch.setattr(irv2, "inception_resnet_v2", lambda images, **kwargs: calls.append(kwargs))
+    irv2.build_reduced("images", 7)
+    assert calls == [{"num_classes": 7, "repeats": irv2.REDUCED_REPEATS, "is_training": False}]
+
+
+def test_small_variant(small_net, golden_variables, default_net):
+    expected = {n: v for n, v in golden_variables.items() if _kept_with(irv2.SMALL_REPEATS, n)}
+    assert small_net.variables == expected
+    assert len(small_net.variables) < len(golden_variables)
+    assert small_net.end_points == default_net.end_points
+    assert set(small_net.residual_scales) == {
         "Repeat/block35_1", "Repeat/block35_2", "Repeat_1/block17_1", "Repeat_1/block17_2",
         "Repeat_2/block8_1", "Repeat_2/block8_2", "Block8"}
-    assert reduced_net.residual_scales["Block8"] == 1.0
-    assert not reduced_net.residual_activated["Block8"]
+    assert small_net.residual_scales["Block8"] == 1.0
+    assert not small_net.residual_activated["Block8"]
 
 
 def test_without_classes_returns_pooled_features():
@@ -429,7 +442,7 @@ def test_unknown_final_endpoint_lists_valid_ones():
     message = _raises_before_building(
         lambda x: irv2.inception_resnet_v2_base(x, final_endpoint="Mixed_6b"),
         "unknown final_endpoint 'Mixed_6b'")
-    assert all(name in message for name in irv2.ENDPOINTS)
+    assert all(name in message for name in irv2.BASE_END_POINTS)
 
 
 @pytest.mark.parametrize("stride", [4, 12, 32, "16", True])

@@ -28,8 +28,6 @@ from porting.frameworks import models
 from porting.frameworks import tf_reader  # noqa: E402
 
 SCOPE = port.SCOPE
-#: The reduced network every broken port is cut from (one block of each kind).
-REDUCED = (1, 1, 1)
 #: Input sizes: the default 299, and an even size where align_feature_maps' stride-2
 #: SAME layers pad asymmetrically (150 -> 75 with pads (0, 1)).
 SIZE = 299
@@ -146,12 +144,15 @@ def our_port(num_classes: int = 1001, align: bool = False, size: int = SIZE, ful
 
 
 def reduced_spec(name: str) -> models.ModelSpec:
-    """``name``'s registered pair with REDUCED repeats on both sides (same layers, fewer blocks)."""
+    """``name``'s registered pair with the port's REDUCED_REPEATS (one block of each kind) on both sides.
+
+    Every broken port is cut from this network: the same layer kinds, fewer blocks.
+    """
     spec = models.get_model(name)
-    if spec.tf_kwargs.get("repeats") == REDUCED:
+    if spec.tf_kwargs.get("repeats") == port.REDUCED_REPEATS:
         return spec
-    return replace(spec, name=f"{name}_reduced", tf_kwargs={**spec.tf_kwargs, "repeats": REDUCED},
-                   mx_kwargs={**spec.mx_kwargs, "repeats": REDUCED})
+    return replace(spec, name=f"{name}_reduced", tf_kwargs={**spec.tf_kwargs, "repeats": port.REDUCED_REPEATS},
+                   mx_kwargs={**spec.mx_kwargs, "repeats": port.REDUCED_REPEATS})
 
 
 #: TF builders (the project's contract) of the networks the broken ports are cut from;

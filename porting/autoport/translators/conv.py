@@ -15,7 +15,8 @@ from porting.autoport.registry import NotTranslatable, translates
 from porting.padding import METHOD_PAD_OP, METHOD_SYMMETRIC, plan, same_pads
 
 
-def _pair(values, what: str) -> tuple[int, int]:
+def spatial_pair(values, what: str) -> tuple[int, int]:
+    """The (H, W) of an NHWC ``strides``/``ksize``/``dilations`` attribute; batch and channel must be 1."""
     values = [int(v) for v in values]
     if len(values) != 4 or values[0] != 1 or values[3] != 1:
         raise NotTranslatable(f"{what} {values} act on the batch or channel axis; MXNet supports spatial only")
@@ -23,6 +24,7 @@ def _pair(values, what: str) -> tuple[int, int]:
 
 
 def check_nhwc(op) -> None:
+    """Raise NotTranslatable unless the op works on NHWC data."""
     data_format = op.get_attr("data_format").decode()
     if data_format != "NHWC":
         raise NotTranslatable(f"data_format {data_format}: only NHWC graphs are supported "
@@ -110,8 +112,8 @@ def _batch_to_space_out(ctx, op) -> tuple[int, int]:
 def _convolution(ctx, op, depthwise: bool):
     check_nhwc(op)
     kh, kw, channels, depth = ctx.shape(op.inputs[1])
-    stride = _pair(op.get_attr("strides"), "strides")
-    dilation = _pair(op.get_attr("dilations"), "dilations")
+    stride = spatial_pair(op.get_attr("strides"), "strides")
+    dilation = spatial_pair(op.get_attr("dilations"), "dilations")
     data, layer_plan, dilation = window_input(ctx, op, (kh, kw), stride, dilation)
     name = ctx.name(op)
     if depthwise:

@@ -6,7 +6,7 @@ import numpy as np
 from porting import compat
 from porting.frameworks import mx_ops
 from porting.autoport.registry import NotTranslatable, translates
-from porting.autoport.translators.conv import _pair, check_nhwc
+from porting.autoport.translators.conv import check_nhwc, spatial_pair
 from porting.padding import plan
 
 mx = compat.import_mx()
@@ -17,8 +17,8 @@ NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1}
 
 def _pool(ctx, op, kind: str):
     check_nhwc(op)
-    kernel = _pair(op.get_attr("ksize"), "ksize")
-    stride = _pair(op.get_attr("strides"), "strides")
+    kernel = spatial_pair(op.get_attr("ksize"), "ksize")
+    stride = spatial_pair(op.get_attr("strides"), "strides")
     padding = op.get_attr("padding").decode()
     layer_plan = plan(kind, ctx.spatial(op.inputs[0]), kernel, stride, padding)
     return mx_ops.pool2d(ctx.input(op), layer_plan, ctx.name(op))
