@@ -8,7 +8,7 @@ it byte for byte.
 To regenerate after an intended change to the network, the verifier or the
 renderers, run::
 
-    PORTING_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_reports_golden.py
+    PORTING_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/verifier/test_reports_golden.py
 
 which rewrites both files (atomically) before comparing; review the diff and
 commit it. The reports hold no timings and no absolute paths, so they only

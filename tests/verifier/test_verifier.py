@@ -226,12 +226,11 @@ def test_bug_report_contents(name, fragments, broken_results, tmp_path):
 def test_auto_named_port_matches_structurally(variant, request, reduced_graph, align_graph):
     """MXNet's automatic names (convolution12, batchnorm3...): aligned by structure, and it passes."""
     if variant == "full":
-        graph = request.getfixturevalue("irv2_result").tf_graph
-        builder, size = bp.auto_named_builder(full=True), 299
+        graph, builder = request.getfixturevalue("irv2_result").tf_graph, bp.auto_named_builder(full=True)
     elif variant == "align":
-        graph, builder, size = align_graph, bp.auto_named_builder(align=True, size=bp.ALIGN_SIZE), bp.ALIGN_SIZE
+        graph, builder = align_graph, bp.auto_named_builder(align=True, size=bp.ALIGN_SIZE)
     else:
-        graph, builder, size = reduced_graph, bp.auto_named_builder(), 299
+        graph, builder = reduced_graph, bp.auto_named_builder()
     symbol = builder(1001)
     names = symbol.get_internals().list_outputs() + symbol.list_arguments()
     assert not any("InceptionResnetV2" in name or "/" in name for name in names)
