@@ -12,20 +12,30 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from porting import compat  # noqa: F401  (shims before any framework import)
 from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
 from porting.core.match import match
-from porting.frameworks.models import (MODELS, UsageError, available, get_model, load_builder, mx_builder, parse_size,
-                            tf_builder)
 from porting.core.records import LayerRecord
+from porting.frameworks.models import UsageError, get_model, load_builder, mx_builder, parse_size, tf_builder
+
+if TYPE_CHECKING:  # the passes import both frameworks: loaded only when they run
+    from porting.frameworks.models import ModelSpec
+    from porting.verifier.lint import LintResult
+    from porting.verifier.parity import NumericReport
 
 FORMATS = ("text", "markdown", "json")
 
 
-@dataclass
+@dataclass(slots=True)
 class CompareResult:
-    """Everything a comparison found; truthy when the port matches."""
+    """Everything a comparison found; truthy when the port matches.
+
+    The shape comparison fills the rows; each pass that ran attaches its own typed result
+    to a field declared here (``lint``, ``numeric_report``), and the verdict and every
+    rendering derive from these fields. ``slots``: nothing can attach anything else.
+    """
 
     title: str
     rows: list[LayerDiff]
@@ -33,24 +43,38 @@ class CompareResult:
     tf_graph: object = None
     mx_graph: object = None
     pairs: list = field(default_factory=list)
-    findings: list = field(default_factory=list)  # lint findings (porting.verifier.lint)
-    numeric: dict | None = None  # numeric parity summary (porting.verifier.parity)
     timings: dict = field(default_factory=dict)
     #: Parameter counts the frameworks themselves report ({"tf": trainable variables,
     #: "mx": learnable arguments}), to check the report's per-layer cost columns against.
     framework_params: dict = field(default_factory=dict)
+    #: The registered model compared; None for builders given by the caller. The lint reads
+    #: its nominal size and options.
+    spec: ModelSpec | None = None
+    #: The lint pass's result; None when it did not run.
+    lint: LintResult | None = None
+    #: The numeric pass's result; None when it did not run.
+    numeric_report: NumericReport | None = None
 
     def __bool__(self) -> bool:
         return self.passed
 
     @property
-    def passed(self) -> bool:
-        return all(hook() for hook in self._checks())
+    def findings(self) -> list:
+        """The lint findings, errors first (empty when the lint did not run)."""
+        return list(self.lint.findings) if self.lint is not None else []
 
-    def _checks(self):
-        yield lambda: summarize(self.rows)["verdict"] == "match"
-        yield lambda: not any(getattr(f, "severity", None) == "error" for f in self.findings)
-        yield lambda: self.numeric is None or bool(self.numeric.get("passed", False))
+    @property
+    def numeric(self) -> dict | None:
+        """The numeric-parity summary (``NumericReport.summary()``); None when the pass did not run."""
+        return self.numeric_report.summary() if self.numeric_report is not None else None
+
+    @property
+    def passed(self) -> bool:
+        return (summarize(self.rows)["verdict"] == "match" and self._lint_errors() == 0
+                and (self.numeric_report is None or self.numeric_report.passed))
+
+    def _lint_errors(self) -> int:
+        return self.lint.errors if self.lint is not None else 0
 
     def summary(self) -> dict:
         data = summarize(self.rows)
@@ -60,37 +84,12 @@ class CompareResult:
 
     def verdict_line(self) -> str:
         line = verdict_line(self.rows)
-        errors = sum(1 for f in self.findings if getattr(f, "severity", None) == "error")
+        errors = self._lint_errors()
         if errors:
             line = line.replace("PASSED", "FAILED") + f"; {errors} lint error{'s' if errors != 1 else ''}"
-        if self.numeric is not None and not self.numeric.get("passed", False):
+        if self.numeric_report is not None and not self.numeric_report.passed:
             line = line.replace("PASSED", "FAILED") + "; numeric parity failed"
         return line
-
-    # Hooks the lint and numeric passes fill; plain comparisons leave them empty.
-    def extra_text_sections(self) -> list[str]:
-        return [section for section in self._sections("text") if section]
-
-    def extra_markdown_sections(self) -> list[str]:
-        return [section for section in self._sections("markdown") if section]
-
-    def _sections(self, fmt: str):
-        renderers = getattr(self, "section_renderers", [])
-        for renderer in renderers:
-            yield renderer(self, fmt)
-
-    def extra_json(self) -> dict:
-        data = {}
-        if self.findings or getattr(self, "lint_ran", False):
-            data["findings"] = [f.as_dict() if hasattr(f, "as_dict") else f for f in self.findings]
-        if self.numeric is not None:
-            data["numeric"] = self.numeric
-        return data
-
-    def extra_bug_reports(self):
-        for finding in self.findings:
-            if hasattr(finding, "bug_report") and getattr(finding, "severity", None) != "info":
-                yield f"{finding.check}_{finding.layer}", finding.bug_report(self)
 
     def tf_record(self, name: str) -> LayerRecord | None:
         return next((r for r in self.tf_graph.records if r.name == name), None) if self.tf_graph else None
@@ -99,14 +98,14 @@ class CompareResult:
         return next((r for r in self.mx_graph.records if r.name == name), None) if self.mx_graph else None
 
     def report(self, fmt: str = "text", only_problems: bool = False, end_points: bool = False) -> str:
-        """Render as 'text', 'markdown' or 'json'."""
-        from porting.verifier import report
+        """Render as 'text', 'markdown' or 'json' (``porting.verifier.render``)."""
+        from porting.verifier import render
 
         if fmt == "markdown":
-            return report.render_markdown(self, only_problems, end_points)
+            return render.render_markdown(self, only_problems, end_points)
         if fmt == "json":
-            return report.render_json(self, only_problems)
-        return report.render_text(self, only_problems, end_points)
+            return render.render_json(self, only_problems)
+        return render.render_text(self, only_problems, end_points)
 
 
 def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
@@ -139,12 +138,12 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         size: int, (H, W) or 'HxW'; classes, batch: as fed to both builders.
         is_training: mode for TF builders that accept ``is_training``; default
             True (dropout and batch-norm decay visible), False for numeric parity.
-        lint: run the semantic lint pass when it is available.
+        lint: run the semantic lint pass (``porting.verifier.lint``).
         numeric: also transfer weights and compare every paired layer's output
             (``porting.verifier.parity``); implies ``is_training=False``.
         weights: a TF checkpoint for numeric parity (default: seeded random weights).
         seed, rtol, atol: the seed of the random weights and input, and the
-            tolerances (default ``porting.verifier.parity.DEFAULT_RTOL``, and an atol of
+            tolerances (default ``porting.core.tolerances.DEFAULT_RTOL``, and an atol of
             ``DEFAULT_ATOL_RANGE`` times each layer's range).
         tf_graph: a ``tf_reader.TfGraph`` already built (e.g. ``result.tf_graph``
             of an earlier call) to use instead of calling the TF builder, so one
@@ -193,15 +192,17 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
                            rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                            mx_graph=mx_graph, pairs=pairs, timings=timings,
                            framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
-                                             "mx": mx_reader.learnable_parameter_count(mx_graph)})
-    result.spec = spec if spec is not None and not tf else None  # the lint reads its nominal size and options
+                                             "mx": mx_reader.learnable_parameter_count(mx_graph)},
+                           spec=spec if spec is not None and not tf else None)
     if lint:
-        _run_lint(result)
+        from porting.verifier import lint as lint_pass
+
+        result.lint = lint_pass.run_pass(result)
     if numeric:
         from porting.verifier import parity
 
         started = time.perf_counter()
-        parity.apply(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
+        result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
         timings["numeric"] = time.perf_counter() - started
     return result
 
@@ -211,10 +212,3 @@ def _graph_size(tf_graph, with_batch: bool = False) -> tuple[int, ...]:
     n, h, w, _ = (int(dim) for dim in tf_graph.images.shape.as_list())
     return (n, h, w) if with_batch else (h, w)
 
-
-def _run_lint(result: CompareResult) -> None:
-    try:
-        from porting.verifier import lint
-    except ImportError:  # the lint pass is optional in this build
-        return
-    lint.apply(result)

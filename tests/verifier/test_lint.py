@@ -3,13 +3,14 @@
 Every test builds a tiny TF network (a few slim layers on an 8x8 or 16x16
 input) and a tiny MXNet symbol, runs ``verify()`` (which runs the lint), and
 looks at the findings of one check: the wrong port must trigger it with the
-right severity, the correct twin must not. Our own pair comes from the shared
-session fixture ``irv2_reduced_result``.
+right severity, the correct twin must not. ``WRONG_PORTS`` holds one wrong port per
+check (built once per module by the ``wrong_port`` fixture), and a test parametrized over
+the registry proves every registered check fires on its own. Our own pair comes from the
+shared session fixture ``irv2_reduced_result``.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,19 @@ def severities(result, check: str) -> list[str]:
 
 def run(tf_fn, mx_fn, size: int = 8, classes: int = 4, **kwargs):
     return verify(tf=tf_fn, mx=mx_fn, size=size, classes=classes, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def wrong_port(tmp_path_factory):
+    """``wrong_port(check)``: the comparison of ``WRONG_PORTS[check]``, built once per module."""
+    built = {}
+
+    def get(check: str):
+        if check not in built:
+            built[check] = WRONG_PORTS[check](tmp_path_factory.mktemp(check))
+        return built[check]
+
+    return get
 
 
 # ---------------------------------------------------------------- tiny builders
@@ -124,8 +138,8 @@ def mx_pool(kind: str, kernel, stride, pad=(0, 0), *, pre_pad=None, pad_value=0.
 
 # ------------------------------------------------------------------------ dropout
 
-def test_dropout_keep_prob_as_p_is_an_error_and_the_drop_probability_is_clean():
-    wrong = run(tf_head(keep_prob=0.8), mx_head(p=0.8))
+def test_dropout_keep_prob_as_p_is_an_error_and_the_drop_probability_is_clean(wrong_port):
+    wrong = wrong_port("dropout")
     (finding,) = findings(wrong, "dropout")
     assert finding.severity == lint.Severity.ERROR
     assert (finding.tf, finding.mx) == ("keep_prob 0.8", "p 0.8")
@@ -146,15 +160,15 @@ def test_dropout_in_an_inference_graph_is_reported_as_not_visible():
 
 # --------------------------------------------------------------------- batch norm
 
-def test_bn_eps():
-    wrong = run(tf_conv(eps=1e-3), mx_conv(eps=1e-5))
+def test_bn_eps(wrong_port):
+    wrong = wrong_port("bn_eps")
     (finding,) = findings(wrong, "bn_eps")
     assert finding.severity == lint.Severity.ERROR and "eps=0.001" in finding.fix
     assert findings(run(tf_conv(eps=1e-3), mx_conv(eps=1e-3)), "bn_eps") == []
 
 
-def test_bn_momentum_is_a_training_warning():
-    wrong = run(tf_conv(decay=0.9997), mx_conv(momentum=0.9))
+def test_bn_momentum_is_a_training_warning(wrong_port):
+    wrong = wrong_port("bn_momentum")
     (finding,) = findings(wrong, "bn_momentum")
     assert finding.severity == lint.Severity.WARNING and (finding.tf, finding.mx) == ("decay 0.9997", "momentum 0.9")
     assert findings(run(tf_conv(decay=0.9997), mx_conv(momentum=0.9997)), "bn_momentum") == []
@@ -172,37 +186,39 @@ def test_bn_gamma_follows_scale(scale, fix_gamma, wrong):
     assert severities(result, "bn_gamma") == (["error"] if wrong else [])
 
 
-def test_bn_beta_without_tf_center_must_be_frozen():
-    wrong = run(tf_conv(center=False), mx_conv())
+def test_bn_beta_without_tf_center_must_be_frozen(wrong_port):
+    wrong = wrong_port("bn_beta")
     assert severities(wrong, "bn_beta") == ["warning"]
     frozen = mx.sym.Variable("conv/BatchNorm_beta", lr_mult=0, wd_mult=0, init=mx.init.Zero())
     assert findings(run(tf_conv(center=False), mx_conv(beta=frozen)), "bn_beta") == []
     assert severities(run(tf_conv(center=True), mx_conv(beta=frozen)), "bn_beta") == ["warning"]
 
 
-def test_bn_moving_stats():
-    def tf_batch_stats_only(images, num_classes, is_training=True):
-        net = slim.conv2d(images, 4, 3, activation_fn=None, scope="conv")
-        net, _, _ = tf.compat.v1.nn.fused_batch_norm(net, tf.ones([4]), tf.zeros([4]), epsilon=1e-3,
-                                                     is_training=True, name="conv/BatchNorm")
-        return tf.nn.relu(net, name="conv/Relu"), {}
+def tf_batch_stats_only(images, num_classes, is_training=True):
+    """A batch norm without moving statistics: it normalizes with the batch's, even at inference."""
+    net = slim.conv2d(images, 4, 3, activation_fn=None, scope="conv")
+    net, _, _ = tf.compat.v1.nn.fused_batch_norm(net, tf.ones([4]), tf.zeros([4]), epsilon=1e-3,
+                                                 is_training=True, name="conv/BatchNorm")
+    return tf.nn.relu(net, name="conv/Relu"), {}
 
-    (finding,) = findings(run(tf_batch_stats_only, mx_conv()), "bn_moving_stats")
+
+def test_bn_moving_stats(wrong_port):
+    (finding,) = findings(wrong_port("bn_moving_stats"), "bn_moving_stats")
     assert finding.severity == lint.Severity.ERROR
     assert findings(run(tf_conv(), mx_conv()), "bn_moving_stats") == []
     assert severities(run(tf_conv(), mx_conv(use_global_stats=True)), "bn_moving_stats") == ["warning"]
 
 
-def test_batch_norm_missing_on_one_side_or_wrong_axis():
-    assert severities(run(tf_conv(), mx_conv(normalize=False)), "batch_norm") == ["error"]
+def test_batch_norm_missing_on_one_side_or_wrong_axis(wrong_port):
+    assert severities(wrong_port("batch_norm"), "batch_norm") == ["error"]
     assert severities(run(tf_conv(normalize=False), mx_conv(normalize=False, no_bias=False)), "batch_norm") == []
     assert severities(run(tf_conv(), mx_conv(axis=3)), "batch_norm") == ["error"]
 
 
 # ------------------------------------------------------------------ conv and fc
 
-def test_conv_bias_on_the_mx_side_only():
-    wrong = run(tf_conv(), mx_conv(no_bias=False))
+def test_conv_bias_on_the_mx_side_only(wrong_port):
+    wrong = wrong_port("conv_bias")
     (finding,) = findings(wrong, "conv_bias")
     assert finding.severity == lint.Severity.ERROR and "no_bias=True" in finding.fix
     frozen = mx.sym.Variable("conv_bias", lr_mult=0, init=mx.init.Zero())
@@ -216,8 +232,8 @@ def test_conv_bias_on_the_tf_side_only():
     assert findings(run(tf_conv(normalize=False), mx_conv(normalize=False, no_bias=False)), "conv_bias") == []
 
 
-def test_activation_slim_implicit_relu_and_relu6():
-    (finding,) = findings(run(tf_conv(), mx_conv(act=None)), "activation")
+def test_activation_slim_implicit_relu_and_relu6(wrong_port):
+    (finding,) = findings(wrong_port("activation"), "activation")
     assert finding.severity == lint.Severity.ERROR and "activation_fn=tf.nn.relu" in finding.message
     assert severities(run(tf_conv(activation=None), mx_conv(act="relu")), "activation") == ["error"]
     (finding,) = findings(run(tf_conv(activation=tf.nn.relu6), mx_conv(act="relu")), "activation")
@@ -226,16 +242,16 @@ def test_activation_slim_implicit_relu_and_relu6():
     assert findings(run(tf_conv(), mx_conv(act="relu")), "activation") == []
 
 
-def test_dilation():
-    assert severities(run(tf_conv(rate=2), mx_conv(dilate=1)), "dilation") == ["error"]
+def test_dilation(wrong_port):
+    assert severities(wrong_port("dilation"), "dilation") == ["error"]
     assert findings(run(tf_conv(rate=2), mx_conv(dilate=2)), "dilation") == []
 
 
 # ------------------------------------------------------------------------ pooling
 
-def test_avg_pool_over_padding_must_not_count_pads():
+def test_avg_pool_over_padding_must_not_count_pads(wrong_port):
     tf_fn = tf_pool("avg", 3, 1, "SAME")
-    (finding,) = findings(run(tf_fn, mx_pool("avg", (3, 3), (1, 1), (1, 1))), "avg_pool_padding")
+    (finding,) = findings(wrong_port("avg_pool_padding"), "avg_pool_padding")
     assert finding.severity == lint.Severity.ERROR and "count_include_pad=False" in finding.fix
     explicit = mx_pool("avg", (3, 3), (1, 1), pre_pad=(1, 1, 1, 1), count_include_pad=False)
     assert severities(run(tf_fn, explicit), "avg_pool_padding") == ["error"]  # zeros of a pad op are data
@@ -243,157 +259,165 @@ def test_avg_pool_over_padding_must_not_count_pads():
     assert findings(run(tf_fn, correct), "avg_pool_padding") == []
 
 
-def test_max_pool_explicit_pad_must_be_minus_inf():
+def test_max_pool_explicit_pad_must_be_minus_inf(wrong_port):
     tf_fn = tf_pool("max", 3, 2, "SAME")  # 8 -> 4, TF pads (0, 1)
-    wrong = mx_pool("max", (3, 3), (2, 2), pre_pad=(0, 1, 0, 1), pad_value=0.0)
-    assert severities(run(tf_fn, wrong), "max_pool_padding") == ["error"]
+    assert severities(wrong_port("max_pool_padding"), "max_pool_padding") == ["error"]
     correct = mx_pool("max", (3, 3), (2, 2), pre_pad=(0, 1, 0, 1), pad_value=float("-inf"))
     assert findings(run(tf_fn, correct), "max_pool_padding") == []
 
 
-def test_pooling_convention_against_tf_output_size():
+def test_pooling_convention_against_tf_output_size(wrong_port):
     tf_fn = tf_pool("max", 3, 2, "SAME")  # 8 -> 4
-    (finding,) = findings(run(tf_fn, mx_pool("max", (3, 3), (2, 2))), "pooling_convention")
+    (finding,) = findings(wrong_port("pooling_convention"), "pooling_convention")
     assert finding.severity == lint.Severity.ERROR and "pooling_convention='full'" in finding.fix
     correct = mx_pool("max", (3, 3), (2, 2), pooling_convention="full")
     assert findings(run(tf_fn, correct), "pooling_convention") == []
 
 
-def test_global_pool_vs_a_kernel_over_the_whole_map():
+def test_global_pool_vs_a_kernel_over_the_whole_map(wrong_port):
     whole_map = tf_pool("avg", 8, 2, "VALID")
     (finding,) = findings(run(whole_map, mx_pool("avg", (1, 1), (1, 1), global_pool=True)), "global_pool")
     assert finding.severity == lint.Severity.INFO
-    partial = tf_pool("avg", 3, 2, "VALID")
-    assert severities(run(partial, mx_pool("avg", (1, 1), (1, 1), global_pool=True)), "global_pool") == ["error"]
+    assert severities(wrong_port("global_pool"), "global_pool") == ["error"]
     assert findings(run(whole_map, mx_pool("avg", (8, 8), (2, 2))), "global_pool") == []
 
 
 # ---------------------------------------------------------- LRN, concat, softmax
 
-def test_lrn_parameter_mapping():
-    def tf_fn(images, num_classes, is_training=True):
-        net = slim.conv2d(images, 8, 1, activation_fn=None, normalizer_fn=None, scope="conv")
-        net = tf.nn.lrn(net, depth_radius=2, bias=1.0, alpha=1e-4, beta=0.75, name="norm")
-        return net, {}
+def tf_lrn(images, num_classes, is_training=True):
+    net = slim.conv2d(images, 8, 1, activation_fn=None, normalizer_fn=None, scope="conv")
+    net = tf.nn.lrn(net, depth_radius=2, bias=1.0, alpha=1e-4, beta=0.75, name="norm")
+    return net, {}
 
-    def mx_fn(alpha):
-        def build(num_classes):
-            net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=8, kernel=(1, 1), name="conv")
-            return mx.sym.LRN(net, nsize=5, alpha=alpha, beta=0.75, knorm=1.0, name="norm")
 
-        return build
+def mx_lrn(alpha):
+    def build(num_classes):
+        net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=8, kernel=(1, 1), name="conv")
+        return mx.sym.LRN(net, nsize=5, alpha=alpha, beta=0.75, knorm=1.0, name="norm")
 
-    (finding,) = findings(run(tf_fn, mx_fn(1e-4)), "lrn")
+    return build
+
+
+def test_lrn_parameter_mapping(wrong_port):
+    (finding,) = findings(wrong_port("lrn"), "lrn")
     assert finding.severity == lint.Severity.ERROR and "unscaled" in finding.message and "alpha=0.0005" in finding.fix
-    assert findings(run(tf_fn, mx_fn(5e-4)), "lrn") == []
+    assert findings(run(tf_lrn, mx_lrn(5e-4)), "lrn") == []
 
 
-def test_concat_axis():
-    def tf_fn(images, num_classes, is_training=True):
-        a = slim.conv2d(images, 4, 1, scope="a")
-        b = slim.conv2d(images, 4, 1, scope="b")
-        return tf.concat([a, b], 3, name="concat"), {}
-
-    def mx_fn(dim):
-        def build(num_classes):
-            data = mx.sym.Variable("data")
-            a = mx.sym.relu(mx.sym.Convolution(data, num_filter=4, kernel=(1, 1), name="a"), name="a/Relu")
-            b = mx.sym.relu(mx.sym.Convolution(data, num_filter=4, kernel=(1, 1), name="b"), name="b/Relu")
-            return mx.sym.concat(a, b, dim=dim, name="concat")
-
-        return build
-
-    assert severities(run(tf_fn, mx_fn(2)), "concat_axis") == ["error"]
-    assert findings(run(tf_fn, mx_fn(1)), "concat_axis") == []
+def tf_concat(images, num_classes, is_training=True):
+    a = slim.conv2d(images, 4, 1, scope="a")
+    b = slim.conv2d(images, 4, 1, scope="b")
+    return tf.concat([a, b], 3, name="concat"), {}
 
 
-def test_softmax_axis_on_feature_maps():
-    def tf_fn(images, num_classes, is_training=True):
-        net = slim.conv2d(images, 4, 1, activation_fn=None, normalizer_fn=None, scope="conv")
-        return tf.nn.softmax(net, name="prob"), {}
+def mx_concat(dim):
+    def build(num_classes):
+        data = mx.sym.Variable("data")
+        a = mx.sym.relu(mx.sym.Convolution(data, num_filter=4, kernel=(1, 1), name="a"), name="a/Relu")
+        b = mx.sym.relu(mx.sym.Convolution(data, num_filter=4, kernel=(1, 1), name="b"), name="b/Relu")
+        return mx.sym.concat(a, b, dim=dim, name="concat")
 
-    def mx_fn(kind):
-        def build(num_classes):
-            net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=4, kernel=(1, 1), name="conv")
-            if kind == "default":
-                return mx.sym.softmax(net, name="prob")  # axis=-1: the width
-            if kind == "output":
-                return mx.sym.SoftmaxOutput(net, name="prob")  # flattens C*H*W
-            return mx.sym.softmax(net, axis=1, name="prob")
-
-        return build
-
-    assert severities(run(tf_fn, mx_fn("default")), "softmax_axis") == ["error"]
-    assert severities(run(tf_fn, mx_fn("output")), "softmax_axis") == ["error"]
-    assert findings(run(tf_fn, mx_fn("channels")), "softmax_axis") == []
+    return build
 
 
-def test_flatten_order_before_a_dense_layer():
-    def tf_fn(images, num_classes, is_training=True):
-        net = slim.conv2d(images, 4, 3, stride=4, normalizer_fn=None, scope="conv")  # 2 x 2 x 4
-        net = slim.flatten(net, scope="flatten")
-        return slim.fully_connected(net, num_classes, activation_fn=None, scope="Logits"), {}
+def test_concat_axis(wrong_port):
+    assert severities(wrong_port("concat_axis"), "concat_axis") == ["error"]
+    assert findings(run(tf_concat, mx_concat(1)), "concat_axis") == []
 
-    def mx_fn(transpose):
-        def build(num_classes):
-            net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=4, kernel=(3, 3), stride=(4, 4),
-                                     pad=(1, 1), name="conv")
-            net = mx.sym.Activation(net, act_type="relu", name="conv/Relu")
-            if transpose:
-                net = mx.sym.transpose(net, axes=(0, 2, 3, 1), name="to_nhwc")
-            net = mx.sym.flatten(net, name="flatten")
-            return mx.sym.FullyConnected(net, num_hidden=num_classes, name="Logits")
 
-        return build
+def tf_softmax(images, num_classes, is_training=True):
+    net = slim.conv2d(images, 4, 1, activation_fn=None, normalizer_fn=None, scope="conv")
+    return tf.nn.softmax(net, name="prob"), {}
 
-    (finding,) = findings(run(tf_fn, mx_fn(False)), "flatten_order")
+
+def mx_softmax(kind):
+    def build(num_classes):
+        net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=4, kernel=(1, 1), name="conv")
+        if kind == "default":
+            return mx.sym.softmax(net, name="prob")  # axis=-1: the width
+        if kind == "output":
+            return mx.sym.SoftmaxOutput(net, name="prob")  # flattens C*H*W
+        return mx.sym.softmax(net, axis=1, name="prob")
+
+    return build
+
+
+def test_softmax_axis_on_feature_maps(wrong_port):
+    assert severities(wrong_port("softmax_axis"), "softmax_axis") == ["error"]
+    assert severities(run(tf_softmax, mx_softmax("output")), "softmax_axis") == ["error"]
+    assert findings(run(tf_softmax, mx_softmax("channels")), "softmax_axis") == []
+
+
+def tf_flatten_dense(images, num_classes, is_training=True):
+    net = slim.conv2d(images, 4, 3, stride=4, normalizer_fn=None, scope="conv")  # 2 x 2 x 4
+    net = slim.flatten(net, scope="flatten")
+    return slim.fully_connected(net, num_classes, activation_fn=None, scope="Logits"), {}
+
+
+def mx_flatten_dense(transpose):
+    def build(num_classes):
+        net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=4, kernel=(3, 3), stride=(4, 4),
+                                 pad=(1, 1), name="conv")
+        net = mx.sym.Activation(net, act_type="relu", name="conv/Relu")
+        if transpose:
+            net = mx.sym.transpose(net, axes=(0, 2, 3, 1), name="to_nhwc")
+        net = mx.sym.flatten(net, name="flatten")
+        return mx.sym.FullyConnected(net, num_hidden=num_classes, name="Logits")
+
+    return build
+
+
+def test_flatten_order_before_a_dense_layer(wrong_port):
+    (finding,) = findings(wrong_port("flatten_order"), "flatten_order")
     assert finding.severity == lint.Severity.ERROR and "transpose" in finding.fix
-    assert findings(run(tf_fn, mx_fn(True)), "flatten_order") == []
+    assert findings(run(tf_flatten_dense, mx_flatten_dense(True)), "flatten_order") == []
 
 
 # --------------------------------------------------------------------------- head
 
-def test_num_classes_1001_vs_1000():
-    (finding,) = findings(run(tf_head(), mx_head(classes=1000), classes=1001), "num_classes")
+def test_num_classes_1001_vs_1000(wrong_port):
+    (finding,) = findings(wrong_port("num_classes"), "num_classes")
     assert finding.severity == lint.Severity.ERROR and "background" in finding.message
     assert findings(run(tf_head(), mx_head(), classes=10), "num_classes") == []
     assert severities(run(tf_head(), mx_head(), classes=1001), "num_classes") == ["info"]
 
 
-def test_logits_vs_softmax_output():
-    wrong = run(tf_head(predictions=True), mx_head(outputs=("softmax", "logits")))
+def test_logits_vs_softmax_output(wrong_port):
+    wrong = wrong_port("output_kind")
     (finding,) = findings(wrong, "output_kind")
     assert finding.severity == lint.Severity.ERROR and (finding.tf, finding.mx.split(" (")[0]) == (
         "logits", "softmax probabilities")
     assert findings(run(tf_head(predictions=True), mx_head(outputs=("logits", "softmax"))), "output_kind") == []
 
 
-def test_aux_head_on_one_side_only():
-    def tf_fn(images, num_classes, is_training=True):
-        net = slim.conv2d(images, 4, 3, normalizer_fn=None, scope="conv")
-        aux = slim.fully_connected(tf.reduce_mean(net, [1, 2]), num_classes, activation_fn=None,
-                                   scope="AuxLogits/Logits")
-        logits = slim.fully_connected(tf.reduce_mean(images, [1, 2]), num_classes, activation_fn=None,
-                                      scope="Logits")
-        return logits, {"AuxLogits": aux, "Logits": logits}
+def tf_aux(images, num_classes, is_training=True):
+    net = slim.conv2d(images, 4, 3, normalizer_fn=None, scope="conv")
+    aux = slim.fully_connected(tf.reduce_mean(net, [1, 2]), num_classes, activation_fn=None,
+                               scope="AuxLogits/Logits")
+    logits = slim.fully_connected(tf.reduce_mean(images, [1, 2]), num_classes, activation_fn=None,
+                                  scope="Logits")
+    return logits, {"AuxLogits": aux, "Logits": logits}
 
-    def mx_fn(with_aux):
-        def build(num_classes):
-            data = mx.sym.Variable("data")
-            logits = mx.sym.FullyConnected(mx.sym.mean(data, axis=(2, 3)), num_hidden=num_classes, name="Logits")
-            if not with_aux:
-                return logits
-            net = mx.sym.Activation(mx.sym.Convolution(data, num_filter=4, kernel=(3, 3), pad=(1, 1), name="conv"),
-                                    act_type="relu", name="conv/Relu")
-            aux = mx.sym.FullyConnected(mx.sym.mean(net, axis=(2, 3)), num_hidden=num_classes,
-                                        name="AuxLogits/Logits")
-            return mx.sym.Group([logits, aux])
 
-        return build
+def mx_aux(with_aux):
+    def build(num_classes):
+        data = mx.sym.Variable("data")
+        logits = mx.sym.FullyConnected(mx.sym.mean(data, axis=(2, 3)), num_hidden=num_classes, name="Logits")
+        if not with_aux:
+            return logits
+        net = mx.sym.Activation(mx.sym.Convolution(data, num_filter=4, kernel=(3, 3), pad=(1, 1), name="conv"),
+                                act_type="relu", name="conv/Relu")
+        aux = mx.sym.FullyConnected(mx.sym.mean(net, axis=(2, 3)), num_hidden=num_classes,
+                                    name="AuxLogits/Logits")
+        return mx.sym.Group([logits, aux])
 
-    (finding,) = findings(run(tf_fn, mx_fn(False)), "aux_head")
+    return build
+
+
+def test_aux_head_on_one_side_only(wrong_port):
+    (finding,) = findings(wrong_port("aux_head"), "aux_head")
     assert finding.severity == lint.Severity.WARNING
-    assert findings(run(tf_fn, mx_fn(True)), "aux_head") == []
+    assert findings(run(tf_aux, mx_aux(True)), "aux_head") == []
 
 
 # ------------------------------------------------------------------ shape comments
@@ -451,8 +475,8 @@ def test_shape_comment_that_contradicts_the_inferred_shape(tmp_path):
     line = path.read_text().splitlines().index(WRONG_LINE) + 1
     assert (finding.severity, finding.line, finding.layer) == (lint.Severity.INFO, line, "Conv2d_3a_3x3")
     assert finding.file.endswith("tiny_tf.py") and "4 x 4 x 16" in finding.fix
-    assert f"tiny_tf.py:{line}" in finding.bug_report(wrong)
-    assert "4 x 4 x 12" in finding.bug_report(wrong)  # the offending source line is quoted
+    assert f"tiny_tf.py:{line}" in lint.bug_report(finding, wrong)
+    assert "4 x 4 x 12" in lint.bug_report(finding, wrong)  # the offending source line is quoted
 
     correct = verify(tf=f"{write_tiny_tf(tmp_path, 16, 'tiny_ok.py')}:build", mx=tiny_mx, size=16, classes=10)
     assert findings(correct, "shape_comment") == []
@@ -619,7 +643,43 @@ def test_registry_is_one_function_per_check_and_rejects_duplicates():
         lint.run(type("R", (), {"pairs": []})(), checks=["no_such_check"])
 
 
-def test_every_check_has_a_wrong_port_test():
-    """Every registered check is looked up by a test in this module (with a wrong port and its twin)."""
-    source = Path(__file__).read_text()
-    assert [name for name in lint.CHECKS if f'"{name}")' not in source] == []
+#: One deliberately wrong port per registered check: check -> fn(folder) -> its comparison.
+WRONG_PORTS = {
+    "dropout": lambda folder: run(tf_head(keep_prob=0.8), mx_head(p=0.8)),
+    "batch_norm": lambda folder: run(tf_conv(), mx_conv(normalize=False)),
+    "bn_eps": lambda folder: run(tf_conv(eps=1e-3), mx_conv(eps=1e-5)),
+    "bn_momentum": lambda folder: run(tf_conv(decay=0.9997), mx_conv(momentum=0.9)),
+    "bn_gamma": lambda folder: run(tf_conv(scale=False), mx_conv(fix_gamma=False)),
+    "bn_beta": lambda folder: run(tf_conv(center=False), mx_conv()),
+    "bn_moving_stats": lambda folder: run(tf_batch_stats_only, mx_conv()),
+    "conv_bias": lambda folder: run(tf_conv(), mx_conv(no_bias=False)),
+    "activation": lambda folder: run(tf_conv(), mx_conv(act=None)),
+    "dilation": lambda folder: run(tf_conv(rate=2), mx_conv(dilate=1)),
+    "avg_pool_padding": lambda folder: run(tf_pool("avg", 3, 1, "SAME"), mx_pool("avg", (3, 3), (1, 1), (1, 1))),
+    "max_pool_padding": lambda folder: run(tf_pool("max", 3, 2, "SAME"),
+                                           mx_pool("max", (3, 3), (2, 2), pre_pad=(0, 1, 0, 1), pad_value=0.0)),
+    "pooling_convention": lambda folder: run(tf_pool("max", 3, 2, "SAME"), mx_pool("max", (3, 3), (2, 2))),
+    "global_pool": lambda folder: run(tf_pool("avg", 3, 2, "VALID"),
+                                      mx_pool("avg", (1, 1), (1, 1), global_pool=True)),
+    "lrn": lambda folder: run(tf_lrn, mx_lrn(1e-4)),
+    "concat_axis": lambda folder: run(tf_concat, mx_concat(2)),
+    "softmax_axis": lambda folder: run(tf_softmax, mx_softmax("default")),
+    "flatten_order": lambda folder: run(tf_flatten_dense, mx_flatten_dense(False)),
+    "num_classes": lambda folder: run(tf_head(), mx_head(classes=1000), classes=1001),
+    "output_kind": lambda folder: run(tf_head(predictions=True), mx_head(outputs=("softmax", "logits"))),
+    "aux_head": lambda folder: run(tf_aux, mx_aux(False)),
+    "shape_comment": lambda folder: verify(tf=f"{write_tiny_tf(folder, channels=12)}:build", mx=tiny_mx, size=16,
+                                           classes=10),
+}
+
+
+@pytest.mark.parametrize("check", list(lint.CHECKS))
+def test_every_check_fires_on_its_wrong_port(check, wrong_port):
+    """Every registered check has a wrong port in this module, and the check fires on it."""
+    assert check in WRONG_PORTS, f"lint check {check!r} has no wrong port: add one to WRONG_PORTS"
+    fired = {finding.check for finding in wrong_port(check).findings}
+    assert check in fired, f"{check!r} did not fire on its wrong port (fired: {sorted(fired)})"
+
+
+def test_wrong_ports_name_only_registered_checks():
+    assert sorted(set(WRONG_PORTS) - set(lint.CHECKS)) == []

@@ -8,7 +8,7 @@ it byte for byte.
 To regenerate after an intended change to the network, the verifier or the
 renderers, run::
 
-    PORTING_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_reports_golden.py
+    PORTING_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/verifier/test_reports_golden.py
 
 which rewrites both files (atomically) before comparing; review the diff and
 commit it. The reports hold no timings and no absolute paths, so they only
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from porting.core.diff import Status
-from porting.verifier.report import atomic_write
+from porting.util import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = {"markdown": ROOT / "reports" / "inception_resnet_v2.md",
@@ -38,7 +38,7 @@ def test_golden_report_is_current(fmt, irv2_result):
     text = irv2_result.report(fmt)
     path = GOLDEN[fmt]
     if UPDATE:
-        atomic_write(path, text)
+        atomic_write_text(path, text, parents=True)
     assert path.is_file(), f"{path} is missing: run with PORTING_UPDATE_GOLDEN=1 to create it"
     golden = path.read_text()
     if text != golden:

@@ -9,7 +9,6 @@
   CLI exit with 1.
 * A port with MXNet's automatic names (no slim scope name at all) is matched
   structurally and passes.
-* Unit tests of matching and diffing on tiny hand-made records.
 
 TF graphs are expensive here, so each is built once per session: the defects
 reuse the reduced network's graph through ``verify(..., tf_graph=...)``, and the
@@ -23,15 +22,14 @@ from pathlib import Path
 import pytest
 
 from porting import compat  # noqa: F401  (shims first)
-from porting.frameworks import tf_reader
 from porting.cli.compare import main
-from porting.verifier.api import verify
-from porting.core.diff import Status, compare_pairs, summarize, verdict_line
-from porting.core.graph_walk import name_key
-from porting.core.match import BY_NAME, BY_STRUCTURE, match
+from porting.core.diff import Status, summarize
+from porting.core.match import BY_NAME, BY_STRUCTURE
+from porting.core.records import Kind
+from porting.frameworks import tf_reader
 from porting.frameworks.models import MODELS, UsageError, mx_builder, tf_builder
-from porting.core.records import Kind, LayerRecord, Part
-from porting.verifier.report import bug_report, write_bug_reports
+from porting.verifier.api import verify
+from porting.verifier.render import bug_report, write_bug_reports
 
 from tests.support import broken_ports as bp
 
@@ -228,12 +226,11 @@ def test_bug_report_contents(name, fragments, broken_results, tmp_path):
 def test_auto_named_port_matches_structurally(variant, request, reduced_graph, align_graph):
     """MXNet's automatic names (convolution12, batchnorm3...): aligned by structure, and it passes."""
     if variant == "full":
-        graph = request.getfixturevalue("irv2_result").tf_graph
-        builder, size = bp.auto_named_builder(full=True), 299
+        graph, builder = request.getfixturevalue("irv2_result").tf_graph, bp.auto_named_builder(full=True)
     elif variant == "align":
-        graph, builder, size = align_graph, bp.auto_named_builder(align=True, size=bp.ALIGN_SIZE), bp.ALIGN_SIZE
+        graph, builder = align_graph, bp.auto_named_builder(align=True, size=bp.ALIGN_SIZE)
     else:
-        graph, builder, size = reduced_graph, bp.auto_named_builder(), 299
+        graph, builder = reduced_graph, bp.auto_named_builder()
     symbol = builder(1001)
     names = symbol.get_internals().list_outputs() + symbol.list_arguments()
     assert not any("InceptionResnetV2" in name or "/" in name for name in names)
@@ -257,78 +254,3 @@ def test_auto_named_broken_port_is_still_pinpointed(reduced_graph):
     first = problems(result)[0]
     assert first.tf.name == broken.layer and first.mx.name.startswith("convolution")
     assert first.status == Status.SHAPE_MISMATCH
-
-
-# ----------------------------------------------------- match/diff unit tests
-
-def rec(name, kind, shape, inputs=(), **kwargs) -> LayerRecord:
-    parts = kwargs.pop("parts", (Part(kind, name, kind),))
-    return LayerRecord(name=name, kind=kind, op=kwargs.pop("op", kind), inputs=tuple(inputs),
-                       shape=tuple(shape), parts=parts, **kwargs)
-
-
-def conv(name, shape, inputs, in_shape, kernel=(3, 3), stride=(1, 1), pads=(1, 1, 1, 1), **kwargs):
-    attrs = kwargs.pop("attrs", {"padding": "SAME"})
-    return rec(name, Kind.CONV, shape, inputs, in_shape=in_shape, kernel=kernel, stride=stride,
-               dilation=(1, 1), pads=pads, attrs=attrs, **kwargs)
-
-
-def test_name_key_ignores_reentered_scopes_and_op_suffixes():
-    assert name_key("Net/Net/Mixed_5b/concat") == name_key("Net/Mixed_5b/concat")
-    assert name_key("Net/Conv2d_1a_3x3/Conv2D") == name_key("Net/Conv2d_1a_3x3") == "net/conv2d/1a/3x3"
-    assert name_key("convolution12") != name_key("Net/Conv2d_1a_3x3")
-
-
-def test_match_by_name_then_structure_with_an_extra_layer():
-    tf = [rec("images", Kind.INPUT, (1, 3, 8, 8)),
-          conv("Net/a", (1, 4, 8, 8), ["images"], (1, 3, 8, 8)),
-          conv("Net/b", (1, 4, 8, 8), ["Net/a"], (1, 4, 8, 8))]
-    mx_records = [rec("data", Kind.INPUT, (1, 3, 8, 8)),
-                  conv("Net/a", (1, 4, 8, 8), ["data"], (1, 3, 8, 8)),
-                  rec("batchnorm0", Kind.BN, (1, 4, 8, 8), ["Net/a"]),
-                  conv("convolution1", (1, 4, 8, 8), ["batchnorm0"], (1, 4, 8, 8))]
-    pairs = match(tf, mx_records)
-    assert [(p.tf and p.tf.name, p.mx and p.mx.name, p.matched_by) for p in pairs] == [
-        ("images", "data", "input"), ("Net/a", "Net/a", BY_NAME), (None, "batchnorm0", None),
-        ("Net/b", "convolution1", BY_STRUCTURE)]
-    rows = compare_pairs(pairs)
-    # Net/b reads the extra batch norm, which is followed back to Net/a: no input defect.
-    assert [row.status for row in rows] == [Status.MATCH, Status.MATCH, Status.ONLY_MX, Status.MATCH]
-    assert verdict_line(rows) == "FAILED | 1 only in MXNet (3/4 rows match)"
-
-
-def test_diff_detects_shifted_windows_at_equal_shapes():
-    """8 -> 4 with a 3x3/2 SAME conv: TF pads (0, 1); pad=1 gives 4 too, from other cells."""
-    tf = conv("c", (1, 4, 4, 4), ["x"], (1, 3, 8, 8), stride=(2, 2), pads=(0, 1, 0, 1))
-    mx_record = conv("c", (1, 4, 4, 4), ["x"], (1, 3, 8, 8), stride=(2, 2), pads=(1, 1, 1, 1))
-    from porting.core.match import Pair
-
-    row = compare_pairs([Pair(tf, mx_record, BY_NAME)])[0]
-    assert row.status == Status.ATTR_MISMATCH
-    (defect,) = row.defects
-    assert defect.field == "pads" and "pad_width=(0, 0, 0, 0, 0, 1, 0, 1)" in defect.fix
-    # The same pads are fine: MXNet's floor rule ignores a pad no window reaches.
-    unreached = conv("c", (1, 4, 4, 4), ["x"], (1, 3, 8, 8), stride=(2, 2), pads=(0, 2, 0, 2))
-    assert compare_pairs([Pair(tf, unreached, BY_NAME)])[0].status == Status.MATCH
-
-
-def test_diff_channels_concat_order_and_missing_layer():
-    from porting.core.match import Pair
-
-    a = conv("a", (1, 4, 8, 8), ["x"], (1, 3, 8, 8))
-    b = conv("b", (1, 6, 8, 8), ["x"], (1, 3, 8, 8))
-    b_wide = conv("b", (1, 7, 8, 8), ["x"], (1, 3, 8, 8))
-    cat_tf = rec("cat", Kind.CONCAT, (1, 10, 8, 8), ["a", "b"])
-    cat_mx = rec("cat", Kind.CONCAT, (1, 10, 8, 8), ["b", "a"])
-    rows = compare_pairs([Pair(a, a, BY_NAME), Pair(b, b_wide, BY_NAME), Pair(cat_tf, cat_mx, BY_NAME),
-                          Pair(rec("extra", Kind.POOL_MAX, (1, 10, 4, 4), ["cat"]), None)])
-    assert [row.status for row in rows] == [Status.MATCH, Status.SHAPE_MISMATCH, Status.ATTR_MISMATCH,
-                                            Status.ONLY_TF]
-    assert rows[1].defects[0].field == "channels" and rows[1].defects[0].fix == "num_filter=6"
-    assert rows[2].defects[0].field == "inputs" and "different order" in rows[2].note
-    assert rows[3].defects[0].field == "missing_layer"
-    summary = summarize(rows)
-    assert summary["rows"] == 4 and summary["verdict"] == "mismatch"
-    assert verdict_line(rows) == ("FAILED | 1 shape mismatch, 1 attribute mismatch, 1 only in TF "
-                                  "(1/4 rows match)")
-    assert verdict_line(rows[:1]) == "PASSED | 1/1 layers match"

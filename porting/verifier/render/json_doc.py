@@ -1,0 +1,54 @@
+"""The JSON report: one document with the verdict, the rows, the end points, the cost and the passes' results."""
+from __future__ import annotations
+
+import json
+
+from porting.core.cost import cost_columns
+from porting.core.diff import LayerDiff, Status
+from porting.verifier.render.table import cost_line, numeric_by_row
+
+
+def row_json(row: LayerDiff, numeric: dict | None = None) -> dict:
+    """One row as JSON; ``numeric``: its numeric-parity evidence, when the pass compared it."""
+    data = {"index": row.index, "status": row.status.value,
+            "tf": row.tf.as_dict() if row.tf else None, "mx": row.mx.as_dict() if row.mx else None,
+            "note": row.note, "matched_by": row.matched_by,
+            "defects": [defect.__dict__ for defect in row.defects]}
+    if numeric:
+        data["numeric"] = numeric
+    return data
+
+
+def render_json(result, only_problems: bool = False) -> str:
+    """``{"title", "verdict", "summary", "verdict_line", "rows", "end_points", "cost"}``, then
+    ``"findings"`` when the lint ran and ``"numeric"`` when numeric parity ran."""
+    columns = cost_columns(result)
+    numeric = numeric_by_row(result)
+    rows = []
+    for position, row in enumerate(result.rows):
+        if only_problems and row.status == Status.MATCH:
+            continue
+        data = row_json(row, numeric.get(position))
+        data["params"], data["macs"] = columns.rows[position]
+        if position in columns.disagree:
+            data["mx_params"], data["mx_macs"] = columns.mx_rows[position]
+        rows.append(data)
+    document = {"title": result.title, "verdict": result.summary()["verdict"], "summary": result.summary(),
+                "verdict_line": result.verdict_line(), "rows": rows, "end_points": result.end_points,
+                "cost": {"tf": columns.tf.as_dict(), "mx": columns.mx.as_dict(), "agree": columns.agree,
+                         "disagree_rows": [result.rows[i].index for i in columns.disagree],
+                         "framework_params": dict(result.framework_params),
+                         "line": cost_line(result, columns)}}
+    if result.lint is not None:
+        document["findings"] = [finding.as_dict() for finding in result.lint.findings]
+    if result.numeric_report is not None:
+        document["numeric"] = result.numeric
+    return json.dumps(document, indent=1, sort_keys=False, default=_json_default) + "\n"
+
+
+def _json_default(value):
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

@@ -1,0 +1,119 @@
+"""What the text and Markdown reports share: the per-layer table with its cost cells, the cost line,
+the sections of the passes that ran, and each row's numeric evidence.
+
+Rows are data (``porting.core.diff.LayerDiff``); the passes' results are declared fields
+of the ``CompareResult`` (``lint``, ``numeric_report``), joined to the rows here, at render
+time. Empty cells show ``--``.
+"""
+from __future__ import annotations
+
+from porting.core.cost import CostColumns, human
+from porting.core.diff import LayerDiff, Status
+from porting.core.records import format_shape
+
+HEADERS = ["#", "TF layer", "TF op", "TF output (NCHW)", "MX layer", "MX op", "MX output", "params", "MACs",
+           "status", "note"]
+
+
+def _params(count: int | None) -> str:
+    return "--" if count is None else f"{count:,}"
+
+
+def _cost_cells(columns: CostColumns, position: int) -> list[str]:
+    """'params', 'MACs' of one row; where the sides differ, the MX value follows in brackets."""
+    params, macs = columns.rows[position]
+    cells = [_params(params), human(macs)]
+    if position in columns.disagree:
+        mx_params, mx_macs = columns.mx_rows[position]
+        if mx_params != params:
+            cells[0] += f" (MX {mx_params:,})"
+        if mx_macs != macs:
+            cells[1] += f" (MX {human(mx_macs)})"
+    return cells
+
+
+def _cells(row: LayerDiff, width: int | None, cost: list[str]) -> list:
+    def cut(text: str) -> str:
+        if width is None or len(text) <= width:
+            return text
+        return "…" + text[-(width - 1):]
+
+    return [row.index,
+            cut(row.tf.name) if row.tf else "--", row.tf.op if row.tf else "--",
+            format_shape(row.tf.shape) if row.tf else "--",
+            cut(row.mx.name) if row.mx else "--", row.mx.op if row.mx else "--",
+            format_shape(row.mx.shape) if row.mx else "--",
+            *cost, row.status.value, row.note or "--"]
+
+
+def _total_rows(columns: CostColumns) -> list[list]:
+    """The totals under the table: one row, or one per side when they differ."""
+    def row(label, totals):
+        return ["", label, "", "", "", "", "", _params(totals.params), human(totals.macs), "", ""]
+
+    if (columns.tf.params, columns.tf.macs) == (columns.mx.params, columns.mx.macs):
+        return [row("total", columns.tf)]
+    return [row("total TF", columns.tf), row("total MX", columns.mx)]
+
+
+def layer_table(result, columns: CostColumns, only_problems: bool, width: int | None) -> list[list]:
+    """The per-layer rows (all, or only the problems) with their cost cells, then the totals.
+
+    ``width`` cuts long layer names from the left (``None``: never).
+    """
+    table = [_cells(row, width, _cost_cells(columns, position))
+             for position, row in enumerate(result.rows) if not only_problems or row.status != Status.MATCH]
+    return table + _total_rows(columns)
+
+
+def end_point_table(result) -> list[list]:
+    """One row per end point: its name, both shapes, its status."""
+    return [[e["name"], format_shape(e["tf"]), format_shape(e["mx"]), e["status"]] for e in result.end_points]
+
+
+END_POINT_HEADERS = ["end point", "TF (NCHW)", "MXNet", "status"]
+
+
+def cost_line(result, columns: CostColumns) -> str:
+    """One line: both sides' totals and whether they equal the frameworks' own parameter counts."""
+    tf, mx = columns.tf, columns.mx
+    if (tf.params, tf.macs, tf.moving) == (mx.params, mx.macs, mx.moving):
+        line = (f"cost: {tf.params:,} trainable parameters, {tf.moving:,} moving statistics, "
+                f"{human(tf.macs)} multiply-adds per image (forward)")
+    else:
+        rows = ", ".join(str(result.rows[i].index) for i in columns.disagree) or "none"
+        line = (f"cost differs: TF {tf.params:,} parameters / {human(tf.macs)} MACs, "
+                f"MX {mx.params:,} parameters / {human(mx.macs)} MACs (rows {rows})")
+    checks = []
+    for side, label, counted in (("tf", "TF trainable variables", tf.params),
+                                 ("mx", "MXNet learnable arguments", mx.params)):
+        reported = result.framework_params.get(side)
+        if reported is not None:
+            checks.append(f"{label} {reported:,}" + ("" if reported == counted else
+                                                        f" != {counted:,} counted from the layers"))
+    return line + ("; " + ", ".join(checks) if checks else "")
+
+
+def pass_sections(result, fmt: str) -> list[str]:
+    """The sections of the passes that ran ('text' or 'markdown'): lint findings, then numeric parity."""
+    from porting.verifier import lint, parity
+
+    sections = []
+    if result.lint is not None:
+        sections.append(lint.render_section(result.lint.findings, fmt))
+    if result.numeric_report is not None:
+        sections.append(parity.render_section(result, fmt))
+    return [section for section in sections if section]
+
+
+def numeric_by_row(result) -> dict[int, dict]:
+    """Row position -> that layer's numeric evidence, for the rows numeric parity compared."""
+    report = result.numeric_report
+    if report is None:
+        return {}
+    annotations = report.row_annotations()
+    found = {}
+    for position, row in enumerate(result.rows):
+        if row.tf is not None and row.mx is not None and (row.tf.name, row.mx.name) in annotations:
+            found[position] = annotations[(row.tf.name, row.mx.name)]
+    return found

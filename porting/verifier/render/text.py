@@ -1,0 +1,26 @@
+"""The plain-text report (tabulate's 'simple' table): what ``python -m porting.compare`` prints."""
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from porting.core.cost import cost_columns
+from porting.verifier.render.table import (END_POINT_HEADERS, HEADERS, cost_line, end_point_table, layer_table,
+                                           pass_sections)
+
+#: Layer names longer than this are cut from the left in the text table.
+NAME_WIDTH = 60
+
+
+def render_text(result, only_problems: bool = False, end_points: bool = False) -> str:
+    """The per-layer table (or the end-point table), the passes' sections and the verdict line."""
+    lines = [f"porting compare: {result.title}"]
+    if end_points:
+        lines.append(tabulate(end_point_table(result), headers=END_POINT_HEADERS, tablefmt="simple"))
+    else:
+        columns = cost_columns(result)
+        lines.append(tabulate(layer_table(result, columns, only_problems, NAME_WIDTH), headers=HEADERS,
+                              tablefmt="simple", disable_numparse=True))
+        lines.append(cost_line(result, columns))
+    lines.extend(pass_sections(result, "text"))
+    lines.append(result.verdict_line())
+    return "\n".join(lines) + "\n"
