@@ -14,7 +14,7 @@ class UsageError(Exception):
 
 
 def parse_repeats(text: str, named: dict[str, tuple[int, int, int]]) -> tuple[int, int, int]:
-    """'full', 'reduced' (as ``named`` defines them) or 'A,B,C': blocks per stage."""
+    """a preset name (as ``named`` defines them: 'full', 'reduced', 'small') or 'A,B,C': blocks per stage."""
     if text in named:
         return named[text]
     try:

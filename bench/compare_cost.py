@@ -50,7 +50,7 @@ start = time.perf_counter()
 from porting import compat
 compat.import_tf(); compat.import_mx()
 imported = time.perf_counter()
-from porting import models, tf_reader
+from porting.frameworks import models, tf_reader
 spec = models.get_model(sys.argv[1])
 tf_reader.build_graph(models.tf_builder(spec), spec.size, spec.classes, 1, True)
 tf_built = time.perf_counter()
@@ -70,7 +70,7 @@ from porting.verifier.api import verify
 result = verify(sys.argv[1])
 done = time.perf_counter()
 # The verifier's own steps, timed directly on the graphs already built.
-from porting import models, tf_reader
+from porting.frameworks import models, tf_reader
 graph = result.tf_graph
 outputs = [graph.logits] + [t for t in graph.end_points.values() if hasattr(t, "op")]
 t0 = time.perf_counter()

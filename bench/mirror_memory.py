@@ -7,7 +7,7 @@ The parent samples the child's RSS with psutil; the child also reports its own
 ``ru_maxrss`` (the kernel's exact peak). Prints a table with the on/off ratios and
 writes ``reports/bench/mirror_memory.json`` (atomically).
 
-    .venv/bin/python bench/mirror_memory.py                      # reduced net, 75x75, batch 16
+    .venv/bin/python bench/mirror_memory.py                      # small net (2,2,2), 75x75, batch 16
     .venv/bin/python bench/mirror_memory.py --batch 32 --size 149 --steps 5
     .venv/bin/python bench/mirror_memory.py --quick              # smoke test (tests/test_bench_mirror.py)
 
@@ -33,7 +33,8 @@ from bench.common import UsageError, parse_repeats, settle  # noqa: E402
 from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 DEFAULT_OUT = REPO / "reports" / "bench" / "mirror_memory.json"
-NAMED_REPEATS = {"full": (10, 20, 9), "reduced": (2, 2, 2)}
+#: The presets of mx_impl.inception_resnet_v2.REPEAT_PRESETS (not imported: the parent loads no framework).
+NAMED_REPEATS = {"full": (10, 20, 9), "reduced": (1, 1, 1), "small": (2, 2, 2)}
 #: --quick: one block of each kind, the smallest aligned input, a tiny batch, one timed step.
 QUICK = {"batch": 4, "size": 43, "repeats": (1, 1, 1), "steps": 1, "warmup": 1}
 TABLE_HEADERS = ["MXNET_BACKWARD_DO_MIRROR", "executor plan MB", "peak RSS MiB (ru_maxrss)",
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--size", type=int, default=75, help="input side (below 75: align_feature_maps)")
-    p.add_argument("--repeats", default="reduced", help="full, reduced (2,2,2, default) or A,B,C")
+    p.add_argument("--repeats", default="small", help="full, reduced (1,1,1), small (2,2,2, default) or A,B,C")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--gpus", help="GPU numbers as for porting.train (default: CPU); adds GPU memory in use")

@@ -48,7 +48,7 @@ from porting import compat
 tf = compat.import_tf(); mx = compat.import_mx()
 imported = time.perf_counter()
 import numpy as np
-from porting import models, tf_reader
+from porting.frameworks import models, tf_reader
 spec = models.get_model(sys.argv[1])
 h, w = spec.size
 graph, images, logits, _, _ = tf_reader.build_graph(models.tf_builder(spec), spec.size, spec.classes, 1, False)

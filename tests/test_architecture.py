@@ -72,7 +72,7 @@ ALLOWED = {
 
 #: Modules a layer may not import although their layer is allowed, with the reason.
 FORBIDDEN_MODULES = {
-    ("serving", "porting.training.trainer"): "serving reads checkpoints, it does not import the training loop",
+    ("serving", "porting.training.loop"): "serving reads checkpoints, it does not import the training loop",
 }
 
 #: Layers that import nothing outside the standard library (and no porting module but ALLOWED).
@@ -81,13 +81,6 @@ STDLIB_ONLY = {"util", "threads", "stubs"}
 NO_FRAMEWORKS = {"util", "threads", "padding", "core"}
 FRAMEWORKS = {"tensorflow", "tf_slim", "mxnet", "keras", "tf_keras"}
 
-#: Edges the tree still has while other branches of issue 14 remove them; each is
-#: (importing module, imported module). Temporary: the lead deletes this set after the
-#: merge, and a listed edge that no longer exists fails the test so it cannot linger.
-KNOWN_VIOLATIONS = {
-    # porting/serving/prediction.py takes checkpoint constants and helpers from the trainer
-    ("porting.serving.prediction", "porting.training.trainer"),
-}
 
 
 @dataclass(frozen=True)
@@ -248,15 +241,9 @@ def test_doc_quotes_the_rule_table():
 
 
 def test_no_forbidden_import():
-    bad = [edge for edge in INTERNAL if not _allowed(edge) and (edge.source, edge.target) not in KNOWN_VIOLATIONS]
+    bad = [edge for edge in INTERNAL if not _allowed(edge)]
     assert not bad, "forbidden imports (see docs/ARCHITECTURE.md):\n" + "\n".join(map(_describe, bad))
 
-
-def test_known_violations_still_exist():
-    """Each KNOWN_VIOLATIONS entry must still be a forbidden edge: a fixed one is deleted from the set."""
-    present = {(edge.source, edge.target) for edge in INTERNAL if not _allowed(edge)}
-    stale = sorted(KNOWN_VIOLATIONS - present)
-    assert not stale, f"no longer violated, remove from KNOWN_VIOLATIONS: {stale}"
 
 
 def test_third_party_imports():

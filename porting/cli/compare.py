@@ -16,8 +16,8 @@ from porting.frameworks import models
 from porting.frameworks.models import MODELS, available
 from porting.verifier.api import FORMATS, CompareResult, verify
 
-#: Bad usage or input, from this module (util) or from the model registry and ``verify`` (models).
-USAGE_ERRORS = (util.UsageError, models.UsageError)
+#: Bad usage or input (``porting.util.UsageError``; the model registry and ``verify`` raise it too).
+USAGE_ERRORS = (util.UsageError,)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -18,12 +18,10 @@ from porting import compat
 
 mx = compat.import_mx()
 
-# The conventions every training head follows (the hand port's, mx_impl/inception_resnet_v2.py);
-# the rest of porting.training and porting.serving take them from here.
-#: Label of every SoftmaxOutput head (Module's default label name).
-LABEL_NAME = "softmax_label"
-#: Gradient scale of the logits heads after the first: slim's weight of the AuxLogits loss.
-AUX_LOSS_WEIGHT = 0.4
+# Every training head follows the hand port's conventions: the label name of its SoftmaxOutput
+# heads (Module's default) and slim's weight of the AuxLogits loss for the heads after the first.
+# They are defined once, in the port; porting.training and porting.serving take them from here.
+from mx_impl.inception_resnet_v2 import AUX_LOSS_WEIGHT, LABEL_NAME  # noqa: E402
 #: Suffixes of the parameters slim does not regularise (MXNet names; PITFALLS 5d, 19).
 NO_DECAY_SUFFIXES = ("_beta", "_gamma", "_bias")
 _SHAPE_OPS = {"Reshape", "reshape", "Flatten", "flatten", "_copy", "identity"}

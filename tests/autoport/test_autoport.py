@@ -252,7 +252,7 @@ def test_written_files_load_and_predict_like_tf(every_family_result, tmp_path):
 
 
 def test_translated_symbol_trains_with_the_hand_port_conventions(every_family_result):
-    from porting.training import trainer
+    from porting.training import network, optimizer  # noqa: F401  (optimizer registers slimrmsprop)
     from porting.training.symbol_heads import LABEL_NAME, training_symbol
 
     outcome = every_family_result
@@ -268,7 +268,7 @@ def test_translated_symbol_trains_with_the_hand_port_conventions(every_family_re
     module.init_params(arg_params={k: mx.nd.array(v) for k, v in outcome.arg_params.items()},
                        aux_params={k: mx.nd.array(v) for k, v in outcome.aux_params.items()})
     module.init_optimizer(optimizer="slimrmsprop", optimizer_params={"learning_rate": 0.01, "wd": 4e-5})
-    metric = trainer.make_metric(symbol, 5)
+    metric = network.make_metric(symbol, 5)
     batch = mx.io.DataBatch([data], [label])
     losses = []
     for _ in range(6):
@@ -277,7 +277,7 @@ def test_translated_symbol_trains_with_the_hand_port_conventions(every_family_re
         metric.reset()
         module.forward(batch, is_train=False)
         module.update_metric(metric, [label])
-        losses.append(trainer.metric_values(metric)["ce"])
+        losses.append(network.metric_values(metric)["ce"])
     assert losses[-1] < losses[0], losses
 
 
