@@ -22,7 +22,7 @@ import numpy as np
 
 from porting import compat
 from porting.core import layouts
-from porting.frameworks import tf_reader
+from porting.frameworks import tf_reader, tf_variables
 from porting.autoport import registry
 from porting.autoport.registry import NotTranslatable
 from porting.core.graph_walk import collapse_scope
@@ -151,15 +151,8 @@ class Translation:
 
 
 def variable_name(tensor) -> str | None:
-    """Name of the TF variable a tensor reads (through Identity/ReadVariableOp), or None."""
-    op = tensor.op
-    for _ in range(6):
-        if op.type in ("VarHandleOp", "VariableV2", "Variable"):
-            return op.name
-        if op.type not in ("Identity", "ReadVariableOp", "Enter") or not op.inputs:
-            return None
-        op = op.inputs[0].op
-    return None
+    """Name of the TF variable a tensor reads (through read ops), or None: ``tf_variables.variable_name``."""
+    return tf_variables.variable_name(tensor)
 
 
 class Context:

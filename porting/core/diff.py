@@ -2,6 +2,12 @@
 
 Every layer is compared, not only the end points: an internal layer whose
 shape is wrong but whose error a later layer undoes is a mismatch here.
+
+Each aspect of a pair is one check function (shape, kernel, stride, dilation,
+window geometry, scale, inputs), run in the order :data:`CHECKS` declares; a check
+adds defects and notes to the pair's :class:`Findings`. A layer on one side only,
+and a batch norm or activation folded into a layer on one side only, are rows of
+their own.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ class Side:
     name: str
     op: str
     shape: tuple[int, ...]
-    kind: str = ""
+    kind: Kind | str = ""  # "" when unknown
     geometry: str = ""
 
     def as_dict(self) -> dict:
@@ -140,11 +146,184 @@ def _resolve(inputs, skip: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(resolved)
 
 
+# ------------------------------------------------------------------ per-aspect checks
+
+@dataclass(frozen=True)
+class Pairing:
+    """What the input check needs to know about the other pairs."""
+
+    tf_to_mx: dict[str, str] = field(default_factory=dict)  # paired TF record -> its MXNet record
+    only_tf: dict[str, tuple[str, ...]] = field(default_factory=dict)  # TF-only record -> its inputs
+    only_mx: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, pairs: list[Pair]) -> "Pairing":
+        return cls({p.tf.name: p.mx.name for p in pairs if p.tf is not None and p.mx is not None},
+                   {p.tf.name: p.tf.inputs for p in pairs if p.mx is None and p.tf is not None},
+                   {p.mx.name: p.mx.inputs for p in pairs if p.tf is None and p.mx is not None})
+
+
+@dataclass
+class Findings:
+    """What the checks found for one pair: the row's status, notes and defects so far."""
+
+    status: Status = Status.MATCH
+    notes: list[str] = field(default_factory=list)
+    defects: list[Defect] = field(default_factory=list)
+
+    def add(self, defect: Defect, note: str) -> None:
+        """An attribute difference: the row is an attribute mismatch unless its shape already differs."""
+        self.defects.append(defect)
+        self.notes.append(note)
+        if self.status == Status.MATCH:
+            self.status = Status.ATTR_MISMATCH
+
+
+def check_shape(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
+    """Output shapes differ: a channel count (wrong width) or a spatial size (with the pad arithmetic)."""
+    if tuple(tf.shape) == tuple(mx.shape):
+        return
+    found.status = Status.SHAPE_MISMATCH
+    explanation = f"TF output {format_shape(tf.shape)}, MXNet {format_shape(mx.shape)}"
+    if len(tf.shape) == len(mx.shape) >= 2 and tf.shape[2:] == mx.shape[2:]:
+        # Only the width differs (a wrong filter count, a missing concat input).
+        explanation += f": {mx.shape[1]} channels instead of {tf.shape[1]}"
+        found.defects.append(Defect("channels", str(tf.shape[1]), str(mx.shape[1]), explanation, _channels_fix(tf)))
+    else:
+        if tf.kind in WINDOWED and mx.kind in WINDOWED and tf.pads is not None:
+            explanation += f" ({_padding_arithmetic(tf, mx)})"
+        if tf.in_shape and mx.in_shape and tuple(tf.in_shape[2:]) != tuple(mx.in_shape[2:]):
+            explanation += (f"; its input already differs (TF {_spatial(tf.in_shape)}, "
+                            f"MXNet {_spatial(mx.in_shape)}): an earlier layer is wrong")
+        found.defects.append(Defect("shape", format_shape(tf.shape), format_shape(mx.shape), explanation,
+                                    _padding_fix(tf) if tf.kind in WINDOWED else ""))
+    found.notes.append(explanation)
+
+
+def _window_attribute_check(label: str):
+    def check(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
+        if tf.kind not in WINDOWED or mx.kind not in WINDOWED:
+            return
+        a, b = getattr(tf, label), getattr(mx, label)
+        if a is not None and b is not None and tuple(a) != tuple(b):
+            found.add(Defect(label, str(a), str(b), f"{label} TF {a}, MXNet {b}", ""), f"{label} TF {a} vs MXNet {b}")
+
+    check.__name__ = check.__qualname__ = f"check_{label}"
+    check.__doc__ = f"Windowed layers whose {label} differs."
+    return check
+
+
+check_kernel = _window_attribute_check("kernel")
+check_stride = _window_attribute_check("stride")
+check_dilation = _window_attribute_check("dilation")
+
+
+def check_window_geometry(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
+    """Equal output shapes from different input cells: an input that differs, or windows shifted by the pads."""
+    if tf.kind not in WINDOWED or mx.kind not in WINDOWED or tuple(tf.shape) != tuple(mx.shape):
+        return
+    tf_window = window_before_and_used_after(tf)
+    mx_window = window_before_and_used_after(mx)
+    shifted = bool(tf_window and mx_window and tf_window != mx_window)
+    same_input = shifted and tuple(tf.in_shape[2:4]) == tuple(mx.in_shape[2:4])
+    if shifted and not same_input:
+        # An earlier layer's error that this one's output shape hides.
+        explanation = (f"same output shape from a different input: TF reads {_spatial(tf.in_shape)}, "
+                       f"MXNet {_spatial(mx.in_shape)} ({_padding_arithmetic(tf, mx)})")
+        found.add(Defect("input_shape", _spatial(tf.in_shape), _spatial(mx.in_shape), explanation,
+                         "fix the earlier layer whose output differs"),
+                  f"input TF {_spatial(tf.in_shape)} vs MXNet {_spatial(mx.in_shape)}: same output from different cells")
+    if shifted and (same_input or tf.pads != mx.pads):
+        explanation = (f"same output shape, but the windows are shifted: {_padding_arithmetic(tf, mx)}; "
+                       "every output value is computed from different input cells")
+        found.add(Defect("pads", str(tf.pads), str(mx.pads), explanation, _padding_fix(tf)),
+                  f"pads TF {tf.pads} vs MXNet {mx.pads}: windows shifted")
+
+
+def check_scale(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
+    """Two constant scales (residual scaling) by different factors."""
+    if tf.kind != Kind.SCALE or mx.kind != Kind.SCALE:
+        return
+    a, b = tf.attrs.get("scale"), mx.attrs.get("scale")
+    if a is not None and b is not None and abs(a - b) > 1e-6 * max(1.0, abs(a)):
+        found.add(Defect("scale", f"{a:g}", f"{b:g}", f"scale TF {a:g}, MXNet {b:g}", f"multiply by {a:g}"),
+                  f"scale TF {a:g} vs MXNet {b:g}")
+
+
+def check_inputs(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
+    """Inputs in another order (concat: permuted channels) or other inputs, through one-sided layers."""
+    tf_inputs = tuple(pairing.tf_to_mx.get(name, f"<{name}>") for name in _resolve(tf.inputs, pairing.only_tf))
+    mx_inputs = _resolve(mx.inputs, pairing.only_mx)
+    if tf_inputs == mx_inputs:
+        return
+    if sorted(tf_inputs) == sorted(mx_inputs):
+        if tf.kind in (Kind.CONCAT, Kind.OTHER, Kind.MUL) or mx.kind == Kind.CONCAT:
+            explanation = (f"inputs in a different order: TF {list(tf_inputs)}, MXNet {list(mx_inputs)}"
+                           + (" (the output channels are permuted)" if tf.kind == Kind.CONCAT else ""))
+            found.add(Defect("inputs", str(list(tf_inputs)), str(list(mx_inputs)), explanation,
+                             f"pass the inputs in TF's order: {list(tf_inputs)}"),
+                      "concat inputs in a different order" if tf.kind == Kind.CONCAT else explanation)
+    elif found.status == Status.MATCH and not any(name.startswith("<") for name in tf_inputs):
+        explanation = f"inputs differ: TF reads {list(tf_inputs)}, MXNet reads {list(mx_inputs)}"
+        found.add(Defect("inputs", str(list(tf_inputs)), str(list(mx_inputs)), explanation,
+                         "connect the layer to the same inputs as TF"), explanation)
+
+
+#: The checks of a pair, in the order their notes appear in a row.
+CHECKS = (check_shape, check_kernel, check_stride, check_dilation, check_window_geometry, check_scale, check_inputs)
+
+
+def only_tf_row(tf: LayerRecord) -> dict:
+    """The row of a TF layer no MXNet layer corresponds to."""
+    return dict(tf=_side(tf), mx=None, status=Status.ONLY_TF, note="no MXNet layer corresponds to this TF layer",
+                defects=(Defect("missing_layer", f"{tf.op} {format_shape(tf.shape)}", "--",
+                                f"TF layer {tf.name} ({tf.kind}) has no counterpart in the MXNet symbol",
+                                _padding_fix(tf)),))
+
+
+def only_mx_row(mx: LayerRecord) -> dict:
+    """The row of an MXNet layer no TF layer corresponds to."""
+    return dict(tf=None, mx=_side(mx), status=Status.ONLY_MX, note="no TF layer corresponds to this MXNet layer",
+                defects=(Defect("extra_layer", "--", f"{mx.op} {format_shape(mx.shape)}",
+                                f"MXNet layer {mx.name} ({mx.kind}) has no counterpart in the TF graph",
+                                "remove it, or add the layer to the TF reference if it belongs there"),))
+
+
+def one_sided_part_rows(tf: LayerRecord, mx: LayerRecord) -> list[dict]:
+    """Rows for a batch norm or activation folded into the layer on one side only: a layer of its own."""
+    rows = []
+    for part_kind, label in _LAYER_PARTS.items():
+        tf_part, mx_part = tf.part(part_kind), mx.part(part_kind)
+        if tf_part is not None and mx_part is None:
+            rows.append(dict(tf=Side(collapse_scope(tf_part.name), tf_part.op, tuple(tf.shape), part_kind), mx=None,
+                             status=Status.ONLY_TF,
+                             note=f"TF applies a {label} after {tf.name}; the MXNet layer {mx.name} has none",
+                             defects=(Defect("missing_layer", tf_part.op, "--",
+                                             f"the MXNet port lacks the {label} that TF applies after {tf.name}",
+                                             f"add a {label} after {mx.name}"),)))
+        elif mx_part is not None and tf_part is None:
+            rows.append(dict(tf=None, mx=Side(mx_part.name, mx_part.op, tuple(mx.shape), part_kind),
+                             status=Status.ONLY_MX,
+                             note=f"MXNet applies a {label} after {mx.name}; the TF layer {tf.name} has none",
+                             defects=(Defect("extra_layer", "--", mx_part.op,
+                                             f"the MXNet port adds a {label} that TF does not have after {tf.name}",
+                                             f"remove {mx_part.name}"),)))
+    return rows
+
+
+def check_pair(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, note: str = "") -> Findings:
+    """Run :data:`CHECKS` in order on one pair; ``note`` (the matcher's) comes last."""
+    found = Findings()
+    for check in CHECKS:
+        check(tf, mx, pairing, found)
+    if note:
+        found.notes.append(note)
+    return found
+
+
 def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
     """Turn pairs into report rows; a pair may add rows for layers folded on one side only."""
-    tf_to_mx = {p.tf.name: p.mx.name for p in pairs if p.tf is not None and p.mx is not None}
-    only_tf = {p.tf.name: p.tf.inputs for p in pairs if p.mx is None and p.tf is not None}
-    only_mx = {p.mx.name: p.mx.inputs for p in pairs if p.tf is None and p.mx is not None}
+    pairing = Pairing.of(pairs)
     rows: list[LayerDiff] = []
 
     def add(**kwargs) -> None:
@@ -153,109 +332,16 @@ def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
     for pair in pairs:
         tf, mx = pair.tf, pair.mx
         if mx is None:
-            add(tf=_side(tf), mx=None, status=Status.ONLY_TF, note="no MXNet layer corresponds to this TF layer",
-                defects=(Defect("missing_layer", f"{tf.op} {format_shape(tf.shape)}", "--",
-                                f"TF layer {tf.name} ({tf.kind}) has no counterpart in the MXNet symbol",
-                                _padding_fix(tf)),))
+            add(**only_tf_row(tf))
             continue
         if tf is None:
-            add(tf=None, mx=_side(mx), status=Status.ONLY_MX, note="no TF layer corresponds to this MXNet layer",
-                defects=(Defect("extra_layer", "--", f"{mx.op} {format_shape(mx.shape)}",
-                                f"MXNet layer {mx.name} ({mx.kind}) has no counterpart in the TF graph",
-                                "remove it, or add the layer to the TF reference if it belongs there"),))
+            add(**only_mx_row(mx))
             continue
-        defects: list[Defect] = []
-        notes: list[str] = []
-        status = Status.MATCH
-        if tuple(tf.shape) != tuple(mx.shape):
-            status = Status.SHAPE_MISMATCH
-            explanation = f"TF output {format_shape(tf.shape)}, MXNet {format_shape(mx.shape)}"
-            if len(tf.shape) == len(mx.shape) >= 2 and tf.shape[2:] == mx.shape[2:]:
-                # Only the width differs (a wrong filter count, a missing concat input).
-                explanation += f": {mx.shape[1]} channels instead of {tf.shape[1]}"
-                defects.append(Defect("channels", str(tf.shape[1]), str(mx.shape[1]), explanation,
-                                      _channels_fix(tf)))
-            else:
-                if tf.kind in WINDOWED and mx.kind in WINDOWED and tf.pads is not None:
-                    explanation += f" ({_padding_arithmetic(tf, mx)})"
-                if tf.in_shape and mx.in_shape and tuple(tf.in_shape[2:]) != tuple(mx.in_shape[2:]):
-                    explanation += (f"; its input already differs (TF {_spatial(tf.in_shape)}, "
-                                    f"MXNet {_spatial(mx.in_shape)}): an earlier layer is wrong")
-                defects.append(Defect("shape", format_shape(tf.shape), format_shape(mx.shape), explanation,
-                                      _padding_fix(tf) if tf.kind in WINDOWED else ""))
-            notes.append(explanation)
-        if tf.kind in WINDOWED and mx.kind in WINDOWED:
-            for label in ("kernel", "stride", "dilation"):
-                a, b = getattr(tf, label), getattr(mx, label)
-                if a is not None and b is not None and tuple(a) != tuple(b):
-                    defects.append(Defect(label, str(a), str(b), f"{label} TF {a}, MXNet {b}", ""))
-                    notes.append(f"{label} TF {a} vs MXNet {b}")
-            if status == Status.MATCH:
-                tf_window = window_before_and_used_after(tf)
-                mx_window = window_before_and_used_after(mx)
-                shifted = bool(tf_window and mx_window and tf_window != mx_window)
-                same_input = shifted and tuple(tf.in_shape[2:4]) == tuple(mx.in_shape[2:4])
-                if shifted and not same_input:
-                    # An earlier layer's error that this one's output shape hides.
-                    explanation = (f"same output shape from a different input: TF reads {_spatial(tf.in_shape)}, "
-                                   f"MXNet {_spatial(mx.in_shape)} ({_padding_arithmetic(tf, mx)})")
-                    defects.append(Defect("input_shape", _spatial(tf.in_shape), _spatial(mx.in_shape), explanation,
-                                          "fix the earlier layer whose output differs"))
-                    notes.append(f"input TF {_spatial(tf.in_shape)} vs MXNet {_spatial(mx.in_shape)}: "
-                                 "same output from different cells")
-                if shifted and (same_input or tf.pads != mx.pads):
-                    explanation = (f"same output shape, but the windows are shifted: {_padding_arithmetic(tf, mx)}; "
-                                   "every output value is computed from different input cells")
-                    defects.append(Defect("pads", str(tf.pads), str(mx.pads), explanation, _padding_fix(tf)))
-                    notes.append(f"pads TF {tf.pads} vs MXNet {mx.pads}: windows shifted")
-            if status == Status.MATCH and defects:
-                status = Status.ATTR_MISMATCH
-        if tf.kind == Kind.SCALE and mx.kind == Kind.SCALE:
-            a, b = tf.attrs.get("scale"), mx.attrs.get("scale")
-            if a is not None and b is not None and abs(a - b) > 1e-6 * max(1.0, abs(a)):
-                defects.append(Defect("scale", f"{a:g}", f"{b:g}", f"scale TF {a:g}, MXNet {b:g}",
-                                      f"multiply by {a:g}"))
-                notes.append(f"scale TF {a:g} vs MXNet {b:g}")
-                if status == Status.MATCH:
-                    status = Status.ATTR_MISMATCH
-        tf_inputs = tuple(tf_to_mx.get(name, f"<{name}>") for name in _resolve(tf.inputs, only_tf))
-        mx_inputs = _resolve(mx.inputs, only_mx)
-        if tf_inputs != mx_inputs:
-            if sorted(tf_inputs) == sorted(mx_inputs):
-                if tf.kind in (Kind.CONCAT, Kind.OTHER, Kind.MUL) or mx.kind == Kind.CONCAT:
-                    explanation = (f"inputs in a different order: TF {list(tf_inputs)}, MXNet {list(mx_inputs)}"
-                                   + (" (the output channels are permuted)" if tf.kind == Kind.CONCAT else ""))
-                    defects.append(Defect("inputs", str(list(tf_inputs)), str(list(mx_inputs)), explanation,
-                                          f"pass the inputs in TF's order: {list(tf_inputs)}"))
-                    notes.append("concat inputs in a different order" if tf.kind == Kind.CONCAT else explanation)
-                    if status == Status.MATCH:
-                        status = Status.ATTR_MISMATCH
-            elif status == Status.MATCH and not any(name.startswith("<") for name in tf_inputs):
-                explanation = f"inputs differ: TF reads {list(tf_inputs)}, MXNet reads {list(mx_inputs)}"
-                defects.append(Defect("inputs", str(list(tf_inputs)), str(list(mx_inputs)), explanation,
-                                      "connect the layer to the same inputs as TF"))
-                notes.append(explanation)
-                status = Status.ATTR_MISMATCH
-        if pair.note:
-            notes.append(pair.note)
-        add(tf=_side(tf), mx=_side(mx), status=status, note="; ".join(notes), matched_by=pair.matched_by,
-            defects=tuple(defects))
-        # A batch norm or activation folded on one side only is a layer of its own.
-        for part_kind, label in _LAYER_PARTS.items():
-            tf_part, mx_part = tf.part(part_kind), mx.part(part_kind)
-            if tf_part is not None and mx_part is None:
-                add(tf=Side(collapse_scope(tf_part.name), tf_part.op, tuple(tf.shape), part_kind), mx=None,
-                    status=Status.ONLY_TF,
-                    note=f"TF applies a {label} after {tf.name}; the MXNet layer {mx.name} has none",
-                    defects=(Defect("missing_layer", tf_part.op, "--",
-                                    f"the MXNet port lacks the {label} that TF applies after {tf.name}",
-                                    f"add a {label} after {mx.name}"),))
-            elif mx_part is not None and tf_part is None:
-                add(tf=None, mx=Side(mx_part.name, mx_part.op, tuple(mx.shape), part_kind), status=Status.ONLY_MX,
-                    note=f"MXNet applies a {label} after {mx.name}; the TF layer {tf.name} has none",
-                    defects=(Defect("extra_layer", "--", mx_part.op,
-                                    f"the MXNet port adds a {label} that TF does not have after {tf.name}",
-                                    f"remove {mx_part.name}"),))
+        found = check_pair(tf, mx, pairing, pair.note)
+        add(tf=_side(tf), mx=_side(mx), status=found.status, note="; ".join(found.notes),
+            matched_by=pair.matched_by, defects=tuple(found.defects))
+        for row in one_sided_part_rows(tf, mx):
+            add(**row)
     return rows
 
 

@@ -1,16 +1,22 @@
-"""Graph bookkeeping shared by tf_reader and mx_reader: data paths, grouping, canonical order.
+"""Graph bookkeeping shared by tf_reader and mx_reader: data paths, consumer maps, grouping, canonical order.
 
 Both sides describe a graph as ``Node``s (one per framework op on the data
 path); this module folds them into ``LayerRecord``s the same way for both, so
 a conv + batch norm + activation declared as one slim layer becomes one record
-on each side.
+on each side. :func:`reachable` and :func:`consumer_map` are the one home of
+graph reachability and reader maps, for TF ops, MXNet JSON nodes and records alike.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from porting.core.records import Kind, LayerRecord, Part
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 _ANCHOR_SUFFIXES = {
     "conv2d", "convolution", "depthwise", "depthwiseconv2dnative", "maxpool", "avgpool",
@@ -26,7 +32,7 @@ class Node:
 
     name: str  # the op's own name
     scope: str  # the layer scope it belongs to (used as the record name)
-    kind: str
+    kind: Kind
     op: str
     inputs: list[str]  # names of data-path nodes feeding it, argument order
     shape: tuple[int, ...]
@@ -36,6 +42,57 @@ class Node:
     dilation: tuple[int, ...] | None = None
     pads: tuple[int, int, int, int] | None = None
     attrs: dict = field(default_factory=dict)
+
+
+def reachable(starts: Iterable[T], neighbours: Callable[[T], Iterable[T]],
+              within: set | None = None) -> set[T]:
+    """Every node reachable from ``starts`` (themselves included) by following ``neighbours``.
+
+    Args:
+        starts: where the walk begins.
+        neighbours: node -> the nodes one step away (readers for a forward walk,
+            inputs for a backward one).
+        within: when given, nodes outside it are neither entered nor followed
+            (a backward walk restricted to what a forward walk reached).
+    """
+    seen: set[T] = set()
+    stack = list(starts)
+    while stack:
+        node = stack.pop()
+        if node in seen or (within is not None and node not in within):
+            continue
+        seen.add(node)
+        stack.extend(neighbours(node))
+    return seen
+
+
+def _inputs(node) -> Iterable:
+    return node.inputs
+
+
+def _name(node):
+    return node.name
+
+
+def consumer_map(nodes: Iterable[T], inputs_of: Callable[[T], Iterable[K]] = _inputs,
+                 key_of: Callable[[T], object] = _name, unique: bool = True) -> dict[K, list]:
+    """Input key -> the keys of the nodes that read it, in node order.
+
+    Args:
+        nodes: the nodes (``Node``s and ``LayerRecord``s by default: ``.name`` and ``.inputs``).
+        inputs_of: node -> the keys of what it reads.
+        key_of: node -> the key listed as a reader.
+        unique: list a reader once even if it reads the same input twice
+            (``False``: once per input edge, for counting edges).
+    """
+    readers: dict = {}
+    for node in nodes:
+        key = key_of(node)
+        for source in inputs_of(node):
+            listed = readers.setdefault(source, [])
+            if not unique or key not in listed:
+                listed.append(key)
+    return readers
 
 
 # Which part may follow which when folding a chain into one record.
@@ -128,8 +185,6 @@ def fold(nodes: list[Node], consumers: dict[str, list[str]], keep: set[str]) -> 
 
 
 def _replace_inputs(record: LayerRecord, inputs: tuple[str, ...]) -> LayerRecord:
-    from dataclasses import replace
-
     return replace(record, inputs=inputs)
 
 

@@ -26,7 +26,7 @@ _COMPATIBLE = {
 }
 
 
-def compatible(tf_kind: str, mx_kind: str) -> bool:
+def compatible(tf_kind: Kind, mx_kind: Kind) -> bool:
     """Whether two kinds may be the same layer (a global mean and a global average pool are)."""
     return mx_kind in _COMPATIBLE.get(tf_kind, {tf_kind})
 

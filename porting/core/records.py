@@ -45,9 +45,13 @@ WINDOWED = frozenset({Kind.CONV, Kind.DWCONV, Kind.POOL_MAX, Kind.POOL_AVG})
 class Part:
     """One framework op folded into a record (e.g. the batch norm of a conv)."""
 
-    kind: str  # 'pad', 'conv', 'bias', 'bn', 'act', ...
+    kind: Kind  # Kind.PAD, Kind.CONV, Kind.BIAS, Kind.BN, Kind.ACT, ...
     name: str
     op: str
+
+    def __post_init__(self):
+        if not isinstance(self.kind, Kind):
+            object.__setattr__(self, "kind", Kind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class LayerRecord:
 
     Attributes:
         name: the layer's scope on its side (the join key when names agree).
-        kind: a ``Kind`` value.
+        kind: a ``Kind`` member (a plain string such as ``"conv"`` is converted).
         op: the framework op type of the head op (``Conv2D``, ``Convolution``...).
         inputs: names of the records that feed this one, in argument order.
         shape: output shape, NCHW for 4-D tensors.
@@ -71,7 +75,7 @@ class LayerRecord:
     """
 
     name: str
-    kind: str
+    kind: Kind
     op: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
@@ -83,17 +87,21 @@ class LayerRecord:
     attrs: dict = field(default_factory=dict, compare=False, hash=False)
     parts: tuple[Part, ...] = ()
 
+    def __post_init__(self):
+        if not isinstance(self.kind, Kind):  # frozen: set through object, once, at construction
+            object.__setattr__(self, "kind", Kind(self.kind))
+
     @property
     def channels(self) -> int | None:
         return self.shape[1] if len(self.shape) >= 2 else None
 
-    def part(self, kind: str) -> Part | None:
+    def part(self, kind: Kind) -> Part | None:
         for part in self.parts:
             if part.kind == kind:
                 return part
         return None
 
-    def part_kinds(self) -> tuple[str, ...]:
+    def part_kinds(self) -> tuple[Kind, ...]:
         return tuple(part.kind for part in self.parts)
 
     def geometry(self) -> str:

@@ -69,8 +69,13 @@ def as_float(value, default: float | None = None) -> float | None:
 
 
 def attrs_of(entry: dict | None) -> dict:
-    """The attribute dict of one node of the symbol JSON (``{}`` when it has none)."""
-    return (entry or {}).get("attrs", {}) or {}
+    """The attribute dict of one node of the symbol JSON (``{}`` when it has none).
+
+    MXNet writes ``attrs``; JSON saved by MXNet before 0.9 has ``param`` (operator
+    arguments) or ``attr`` (variable attributes such as ``__lr_mult__``) instead.
+    """
+    entry = entry or {}
+    return entry.get("attrs") or entry.get("param") or entry.get("attr") or {}
 
 
 def symbol_graph(symbol_or_json) -> dict:

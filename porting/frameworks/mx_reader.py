@@ -3,25 +3,27 @@
 The MX builder contract: ``fn(num_classes) -> mx.sym.Symbol`` whose input
 variable is ``data`` (NCHW). Shapes come from ``infer_shape`` over
 ``get_internals()``, so every intermediate layer has one, not only the outputs.
+
+Each node of the symbol's JSON on the data path becomes a ``graph_walk.Node`` filled by
+the reader registered for its op (``mx_op_readers/<family>.py``), from attributes parsed
+by ``mx_attrs``; patterns that span several nodes are folded here: pass-through ops, the
+masked average pool of ``mx_ops.pool2d`` and transpose(0, 2, 3, 1) + flatten.
 """
 from __future__ import annotations
 
-import ast
-import json
 import math
 from dataclasses import dataclass, field
 
 from porting import compat
-from porting.core.graph_walk import Node, fold
+from porting.core.graph_walk import Node, consumer_map, fold, reachable
 from porting.core.records import Kind, LayerRecord
+from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, symbol_graph
+from porting.frameworks.mx_op_readers import MX_READERS
 
 mx = compat.import_mx()
 
+#: Ops that forward their input unchanged: the reader sees through them.
 _PASSTHROUGH = {"_copy", "identity", "BlockGrad", "stop_gradient", "MakeLoss", "make_loss"}
-_ADD = {"elemwise_add", "_Plus", "_plus", "broadcast_add", "add_n", "ElementWiseSum", "_add"}
-_MUL = {"elemwise_mul", "broadcast_mul", "_Mul", "_mul"}
-_SCALE = {"_mul_scalar", "_MulScalar"}
-_SOFTMAX = {"softmax", "SoftmaxOutput", "SoftmaxActivation", "log_softmax", "Softmax"}
 
 
 class SymbolError(Exception):
@@ -73,48 +75,13 @@ def learnable_parameter_count(graph: MxGraph) -> int:
     entries = graph.nodes
     skipped = {"data"}
     for entry in entries:
-        attrs = entry.get("attrs") or entry.get("attr") or {}
-        if entry["op"] == "null" and float(_parse(str(attrs.get("__lr_mult__", "1")))) == 0.0:
+        attrs = attrs_of(entry)
+        if entry["op"] == "null" and as_float(attrs.get("__lr_mult__"), 1.0) == 0.0:
             skipped.add(entry["name"])
-        if entry["op"] == "BatchNorm" and _flag(attrs, "fix_gamma", True) and len(entry["inputs"]) > 1:
+        if entry["op"] == "BatchNorm" and as_flag(attrs.get("fix_gamma"), True) and len(entry["inputs"]) > 1:
             skipped.add(entries[entry["inputs"][1][0]]["name"])
     return sum(math.prod(int(dim) for dim in shape) for name, shape in graph.arg_shapes.items()
                if shape is not None and name not in skipped and not name.endswith("label"))
-
-
-def _parse(value: str):
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        lowered = value.strip()
-        if lowered in ("True", "true"):
-            return True
-        if lowered in ("False", "false"):
-            return False
-        if lowered in ("None", "none"):
-            return None
-        return lowered
-
-
-def _tuple(value, default, ndim=2) -> tuple[int, ...]:
-    if value is None:
-        return default
-    parsed = _parse(value) if isinstance(value, str) else value
-    if isinstance(parsed, int):
-        return (parsed,) * ndim
-    parsed = tuple(int(v) for v in parsed)
-    return parsed if parsed else default
-
-
-def _flag(attrs: dict, key: str, default: bool) -> bool:
-    if key not in attrs:
-        return default
-    value = _parse(attrs[key])
-    return bool(value) if value is not None else default
-
-
-def _float(attrs: dict, key: str, default: float | None) -> float | None:
-    return float(_parse(attrs[key])) if key in attrs else default
 
 
 def _infer(symbol, data_shape):
@@ -142,137 +109,17 @@ def _output_shape(shapes: dict, node_name: str, index: int):
     return None
 
 
-def _windowed(node: Node, attrs: dict, in_shape, op: str) -> None:
-    node.kernel = _tuple(attrs.get("kernel"), (1, 1))
-    node.stride = _tuple(attrs.get("stride"), (1, 1))
-    node.dilation = _tuple(attrs.get("dilate"), (1, 1))
-    pad = _tuple(attrs.get("pad"), (0, 0))
-    if op == "Pooling" and _flag(attrs, "global_pool", False) and in_shape is not None:
-        node.kernel = tuple(in_shape[2:4])
-        node.stride = (1, 1)
-        pad = (0, 0)
-    pads = [pad[0], pad[0], pad[1], pad[1]]
-    if in_shape is not None and len(node.shape) == 4 and op == "Pooling":
-        # 'full' convention reaches past the symmetric pad: count those cells too.
-        for axis in range(2):
-            span = (node.kernel[axis] - 1) * node.dilation[axis] + 1
-            needed = (node.shape[2 + axis] - 1) * node.stride[axis] + span
-            extra = needed - (in_shape[2 + axis] + 2 * pad[axis])
-            if extra > 0:
-                pads[2 * axis + 1] += extra
-    node.pads = tuple(pads)
-
-
-def _node(index: int, entry: dict, names: list[str], shapes: dict, input_entries) -> Node:
-    op = entry["op"]
-    attrs = entry.get("attrs", entry.get("param", {})) or {}
-    name = entry["name"]
-    shape = _output_shape(shapes, name, 0) or ()
-    in_shape = None
-    if input_entries:
-        src, out_index = input_entries[0]
-        in_shape = _output_shape(shapes, names[src], out_index)
-    node = Node(name=name, scope=name, kind=Kind.OTHER, op=op, inputs=[], shape=tuple(shape),
-                in_shape=tuple(in_shape) if in_shape else None)
-    if op == "Convolution":
-        node.kind = Kind.CONV
-        _windowed(node, attrs, in_shape, op)
-        groups = int(_parse(attrs.get("num_group", "1")))
-        if groups > 1 and in_shape is not None and groups == in_shape[1]:
-            node.kind = Kind.DWCONV
-            node.attrs["multiplier"] = int(_parse(attrs["num_filter"])) // groups
-        node.attrs.update(num_group=groups, has_bias=not _flag(attrs, "no_bias", False),
-                          layout=attrs.get("layout", "None"))
-    elif op == "Pooling":
-        pool_type = attrs.get("pool_type", "max")
-        node.kind = {"max": Kind.POOL_MAX, "avg": Kind.POOL_AVG}.get(pool_type, Kind.OTHER)
-        _windowed(node, attrs, in_shape, op)
-        node.attrs.update(pool_type=pool_type, pooling_convention=attrs.get("pooling_convention", "valid"),
-                          global_pool=_flag(attrs, "global_pool", False))
-        if pool_type == "avg":
-            node.attrs["count_include_pad"] = _flag(attrs, "count_include_pad", True)
-        else:
-            node.attrs["pad_value"] = float("-inf")  # MXNet's max pooling ignores its own pad cells
-    elif op == "BatchNorm":
-        node.kind = Kind.BN
-        node.attrs.update(eps=_float(attrs, "eps", 1e-3), momentum=_float(attrs, "momentum", 0.9),
-                          fix_gamma=_flag(attrs, "fix_gamma", True),
-                          use_global_stats=_flag(attrs, "use_global_stats", False),
-                          axis=int(_parse(attrs.get("axis", "1"))))
-        node.attrs["scale"] = not node.attrs["fix_gamma"]
-    elif op in ("Activation", "relu", "sigmoid", "tanh", "LeakyReLU", "clip"):
-        node.kind = Kind.ACT
-        if op == "Activation":
-            node.attrs["act"] = attrs.get("act_type", "relu")
-        elif op == "LeakyReLU":
-            node.attrs["act"] = {"leaky": "leaky_relu"}.get(attrs.get("act_type", "leaky"), attrs.get("act_type"))
-            node.attrs["alpha"] = _float(attrs, "slope", 0.25)
-        elif op == "clip":
-            low, high = _float(attrs, "a_min", None), _float(attrs, "a_max", None)
-            node.attrs["act"] = "relu6" if (low, high) == (0.0, 6.0) else f"clip({low},{high})"
-        else:
-            node.attrs["act"] = op
-    elif op == "FullyConnected":
-        node.kind = Kind.FC
-        node.attrs.update(has_bias=not _flag(attrs, "no_bias", False), flatten=_flag(attrs, "flatten", True),
-                          num_hidden=int(_parse(attrs["num_hidden"])))
-    elif op == "Concat" or op == "concat":
-        node.kind = Kind.CONCAT
-        node.attrs["axis"] = int(_parse(attrs.get("dim", "1")))
-    elif op in _ADD:
-        node.kind = Kind.ADD
-    elif op in _SCALE:
-        node.kind = Kind.SCALE
-        node.attrs["scale"] = _float(attrs, "scalar", None)
-    elif op in _MUL:
-        # A product with a constant (a variable off the data path) is a scale, as in TF.
-        node.kind = Kind.MUL if len(input_entries) >= 2 else Kind.SCALE
-    elif op == "Dropout":
-        node.kind = Kind.DROPOUT
-        node.attrs.update(p=_float(attrs, "p", 0.5), mode=attrs.get("mode", "training"))
-        node.attrs["keep_prob"] = round(1.0 - node.attrs["p"], 10)
-    elif op in ("Flatten", "flatten"):
-        node.kind = Kind.FLATTEN
-        if in_shape is not None and len(in_shape) == 4:
-            node.attrs["source_layout"] = "NCHW"
-            node.attrs["spatial"] = in_shape[2] * in_shape[3] > 1
-    elif op in ("Reshape", "reshape"):
-        node.kind = Kind.FLATTEN if len(shape) == 2 else Kind.RESHAPE
-        if in_shape is not None and len(in_shape) == 4:
-            node.attrs["source_layout"] = "NCHW"
-            node.attrs["spatial"] = in_shape[2] * in_shape[3] > 1
-    elif op in ("Pad", "pad"):
-        node.kind = Kind.PAD
-        width = _tuple(attrs.get("pad_width"), (0,) * 8, 8)
-        if len(width) == 8:
-            node.pads = tuple(width[4:8])
-        node.attrs.update(pad_value=_float(attrs, "constant_value", 0.0), mode=attrs.get("mode", "constant"))
-    elif op == "mean":
-        node.kind = Kind.MEAN
-        axis = _parse(attrs.get("axis", "None"))
-        node.attrs["axis"] = tuple(sorted(axis if isinstance(axis, tuple) else (axis,))) if axis is not None else None
-        node.attrs["keepdims"] = _flag(attrs, "keepdims", False)
-    elif op in _SOFTMAX:
-        node.kind = Kind.SOFTMAX
-        if op == "SoftmaxOutput":
-            node.attrs["axis"] = 1
-            node.attrs["multi_output"] = _flag(attrs, "multi_output", False)
-        elif op == "SoftmaxActivation":
-            node.attrs["axis"] = 1
-        else:
-            axis = int(_parse(attrs.get("axis", "-1")))
-            node.attrs["axis"] = axis + len(shape) if axis < 0 else axis
-        node.attrs["log"] = op == "log_softmax"
-    elif op in ("transpose", "Transpose"):
-        node.attrs["axes"] = _tuple(attrs.get("axes"), (), 4)
-    elif op == "LRN":
-        node.kind = Kind.LRN
-        node.attrs.update(nsize=int(_parse(attrs["nsize"])), alpha=_float(attrs, "alpha", 1e-4),
-                          beta=_float(attrs, "beta", 0.75), knorm=_float(attrs, "knorm", 2.0))
+def _node(entry: dict, inputs: list[str], shape, in_shape) -> Node:
+    """One symbol node on the data path as a ``Node``: shapes and inputs here, the rest by its op reader."""
+    node = Node(name=entry["name"], scope=entry["name"], kind=Kind.OTHER, op=entry["op"], inputs=inputs,
+                shape=tuple(shape or ()), in_shape=tuple(in_shape) if in_shape else None)
+    reader = MX_READERS.lookup(entry["op"])
+    if reader is not None:
+        reader(node, attrs_of(entry))
     return node
 
 
-def _fold_masked_avg(nodes: list[Node], by_name: dict, consumers: dict) -> list[Node]:
+def _fold_masked_avg(nodes: list[Node], by_name: dict) -> list[Node]:
     """avg(pad(x)) / avg(pad(ones_like(x))) is one SAME average pool that excludes pads."""
     drop: set[str] = set()
     for node in nodes:
@@ -331,33 +178,19 @@ def _fold_nhwc_flatten(nodes: list[Node], consumers: dict) -> list[Node]:
 def records_from_symbol(symbol, data_shape) -> MxGraph:
     """Records of every layer between ``data`` and the symbol's outputs."""
     shapes, args, aux = _infer(symbol, data_shape)
-    graph = json.loads(symbol.tojson())
+    graph = symbol_graph(symbol)
     entries = graph["nodes"]
     names = [entry["name"] for entry in entries]
     data_index = next((i for i, entry in enumerate(entries) if entry["op"] == "null" and entry["name"] == "data"), None)
     if data_index is None:
         raise SymbolError("the symbol has no input variable named 'data'")
     # Forward from data, backward from the heads: the data path.
-    readers: dict[int, list[int]] = {}
-    for index, entry in enumerate(entries):
-        for src, _, *_ in entry["inputs"]:
-            readers.setdefault(src, []).append(index)
-    forward = {data_index}
-    stack = [data_index]
-    while stack:
-        index = stack.pop()
-        for reader in readers.get(index, []):
-            if reader not in forward:
-                forward.add(reader)
-                stack.append(reader)
-    backward = set()
-    stack = [head[0] for head in graph["heads"]]
-    while stack:
-        index = stack.pop()
-        if index in backward or index not in forward:
-            continue
-        backward.add(index)
-        stack.extend(src for src, _, *_ in entries[index]["inputs"])
+    def sources(index: int) -> list[int]:
+        return [src for src, *_ in entries[index]["inputs"]]
+
+    readers = consumer_map(range(len(entries)), inputs_of=sources, key_of=lambda index: index)
+    forward = reachable([data_index], lambda index: readers.get(index, []))
+    backward = reachable([head[0] for head in graph["heads"]], sources, within=forward)
     alias: dict[str, str] = {}
     nodes: list[Node] = []
     for index, entry in enumerate(entries):
@@ -371,23 +204,15 @@ def records_from_symbol(symbol, data_shape) -> MxGraph:
         if entry["op"] in _PASSTHROUGH and data_inputs:
             alias[entry["name"]] = alias.get(names[data_inputs[0][0]], names[data_inputs[0][0]])
             continue
-        node = _node(index, entry, names, shapes, data_inputs)
-        node.inputs = [alias.get(names[src], names[src]) for src, _ in data_inputs]
+        in_shape = _output_shape(shapes, names[data_inputs[0][0]], data_inputs[0][1]) if data_inputs else None
+        node = _node(entry, [alias.get(names[src], names[src]) for src, _ in data_inputs],
+                     _output_shape(shapes, entry["name"], 0), in_shape)
         nodes.append(node)
-    by_name = {node.name: node for node in nodes}
-    consumers: dict[str, list[str]] = {}
-    for node in nodes:
-        for name in node.inputs:
-            consumers.setdefault(name, []).append(node.name)
-    nodes = _fold_nhwc_flatten(_fold_masked_avg(nodes, by_name, consumers), consumers)
-    consumers = {}
-    for node in nodes:
-        for name in node.inputs:
-            consumers.setdefault(name, [])
-            if node.name not in consumers[name]:
-                consumers[name].append(node.name)
+    # The transpose fold reads the readers from before the masked-average fold rewired its nodes.
+    consumers = consumer_map(nodes)
+    nodes = _fold_nhwc_flatten(_fold_masked_avg(nodes, {node.name: node for node in nodes}), consumers)
     keep = {alias.get(names[head[0]], names[head[0]]) for head in graph["heads"]}
-    records = fold(nodes, consumers, keep)
+    records = fold(nodes, consumer_map(nodes), keep)
     outputs = {}
     for record in records:
         node_name = record.attrs["output_node"]

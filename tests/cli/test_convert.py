@@ -5,7 +5,6 @@ so the TF graph builds in seconds; the TF graph is built once for the module.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from porting import compat
@@ -58,9 +57,9 @@ def _read(prefix):
 @pytest.fixture
 def built_once(reference, monkeypatch):
     """The CLI builds the TF graph it pairs with; hand it the module's graph instead of a rebuild."""
-    from porting.cli import convert
+    from porting.verifier import conversion
 
-    monkeypatch.setattr(convert, "_tf_graph", lambda tf_fn, size, classes: reference[0])
+    monkeypatch.setattr(conversion, "_tf_graph", lambda tf_fn, size, classes: reference[0])
 
 
 def test_checkpoint_converts_loads_and_passes_parity(reference, saver_checkpoint, tmp_path, built_once):
@@ -94,7 +93,8 @@ def test_checkpoint_converts_loads_and_passes_parity(reference, saver_checkpoint
 
 
 def test_round_trips_are_bit_for_bit(reference, saver_checkpoint, tmp_path, built_once):
-    from porting.cli.convert import main, mx_to_tf, tf_to_mx
+    from porting.cli.convert import main
+    from porting.verifier.conversion import mx_to_tf, tf_to_mx
 
     mx = compat.import_mx()
     tf_graph, _ = reference
@@ -124,7 +124,7 @@ def test_round_trips_are_bit_for_bit(reference, saver_checkpoint, tmp_path, buil
 
 def test_checkpoint_without_aux_logits_needs_allow_missing(reference, tmp_path):
     from porting.verifier import weights
-    from porting.cli.convert import tf_to_mx
+    from porting.verifier.conversion import tf_to_mx
 
     tf_graph, values = reference
     trunk = {name: value for name, value in values.items() if "/AuxLogits/" not in name}

@@ -1,0 +1,26 @@
+"""Element-wise ops: sums (residual adds) and products (residual scales)."""
+from __future__ import annotations
+
+from porting.core.records import Kind
+from porting.frameworks.mx_attrs import as_float
+from porting.frameworks.mx_op_readers import reads
+
+
+@reads("elemwise_add", "_Plus", "_plus", "broadcast_add", "add_n", "ElementWiseSum", "_add")
+def add(node, attrs) -> None:
+    """elemwise_add, broadcast_add, add_n, ElementWiseSum, _plus... -> add."""
+    node.kind = Kind.ADD
+
+
+@reads("_mul_scalar", "_MulScalar")
+def multiply_scalar(node, attrs) -> None:
+    """_mul_scalar -> scale by its scalar."""
+    node.kind = Kind.SCALE
+    node.attrs["scale"] = as_float(attrs.get("scalar"), None)
+
+
+@reads("elemwise_mul", "broadcast_mul", "_Mul", "_mul")
+def multiply(node, attrs) -> None:
+    """elemwise_mul / broadcast_mul -> mul of two data tensors, or scale when the other operand is a parameter."""
+    # A product with a constant (a variable off the data path) is a scale, as in TF.
+    node.kind = Kind.MUL if len(node.inputs) >= 2 else Kind.SCALE
