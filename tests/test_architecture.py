@@ -120,7 +120,13 @@ def _imports(module: str, path: Path) -> list[tuple[str, int]]:
     tree = ast.parse(path.read_text("utf-8"), str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
+    # Imports under ``if TYPE_CHECKING:`` only name types for annotations: no run-time edge.
+    typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                   for statement in node.body for inner in ast.walk(statement)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 
-from porting.frameworks import tf_reader
+from porting.frameworks import tf_graph_facts, tf_reader
 from porting.core.graph_walk import collapse_scope
 
 
@@ -36,12 +36,12 @@ def training_hints(graph) -> dict:
     decay: dict[str, float] = {}
     for op in graph.get_operations():
         if op.type.startswith("FusedBatchNorm"):
-            value = tf_reader._bn_decay(op)
+            value = tf_graph_facts.bn_decay(op)
             if value is not None:  # computed from a float32 (1 - decay): keep 7 digits
-                decay[collapse_scope(tf_reader._scope_of(op, None))] = round(value, 7)
+                decay[collapse_scope(tf_graph_facts.scope_of(op))] = round(value, 7)
         elif op.type == "GreaterEqual":
-            scope = tf_reader._dropout_scope(op)
-            rate = tf_reader._const(op.inputs[1]) if scope else None
+            scope = tf_graph_facts.dropout_scope(op)
+            rate = tf_graph_facts.const_value(op.inputs[1]) if scope else None
             if rate is not None and rate.size == 1:
                 # a float32 rate: 7 digits are all there is (0.3f is 0.30000001)
                 dropout[collapse_scope(scope)] = round(1.0 - float(rate), 7)

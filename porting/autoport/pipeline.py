@@ -32,7 +32,7 @@ from tabulate import tabulate
 from porting import compat
 from porting.core import layouts
 from porting.verifier import parity
-from porting.frameworks import tf_reader
+from porting.frameworks import tf_graph_facts, tf_reader
 from porting.verifier import weights as weights_lib
 from porting.autoport.hints import training_graph, training_hints
 from porting.autoport.translate import Translation, variable_name, translate_graph
@@ -253,10 +253,10 @@ def calibrate_batch_norm(train_graph, tf_graph, values: dict, images) -> tuple[d
         if op.type.startswith("FusedBatchNorm") and len(op.inputs) >= 5:
             mean, variance = variable_name(op.inputs[3]), variable_name(op.inputs[4])
             if mean in values and variance in values:
-                ours[collapse_scope(tf_reader._scope_of(op, None))] = (mean, variance)
+                ours[collapse_scope(tf_graph_facts.scope_of(op))] = (mean, variance)
     statistics = {}
     for op in train_graph.graph.get_operations():
-        key = collapse_scope(tf_reader._scope_of(op, None)) if op.type.startswith("FusedBatchNorm") else None
+        key = collapse_scope(tf_graph_facts.scope_of(op)) if op.type.startswith("FusedBatchNorm") else None
         if key in ours and op.get_attr("is_training"):
             statistics[key] = (op.outputs[1], op.outputs[2])
     if not statistics:

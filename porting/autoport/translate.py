@@ -22,7 +22,7 @@ import numpy as np
 
 from porting import compat
 from porting.core import layouts
-from porting.frameworks import tf_reader, tf_variables
+from porting.frameworks import tf_graph_facts, tf_variables
 from porting.autoport import registry
 from porting.autoport.registry import NotTranslatable
 from porting.core.graph_walk import collapse_scope
@@ -211,14 +211,14 @@ class Context:
     @staticmethod
     def const(tensor):
         """The value of a tensor computed from constants only, or None."""
-        return tf_reader._const(tensor)
+        return tf_graph_facts.const_value(tensor)
 
     # ------------------------------------------------------------- names
 
     def name(self, op, scope: str | None = None) -> str:
         """A unique MXNet layer name for ``op``: its TF scope, as ``tf_reader`` names records."""
         candidates = [scope] if scope else []
-        candidates += [tf_reader._scope_of(op, None), collapse_scope(op.name)]
+        candidates += [tf_graph_facts.scope_of(op), collapse_scope(op.name)]
         for candidate in candidates:
             if candidate and candidate not in self.used_names:
                 break
@@ -283,7 +283,7 @@ def translate_graph(graph, images, outputs, hints: dict | None = None) -> Transl
         UnsupportedOps: listing every op that could not be translated.
     """
     registry.load_all()
-    ops = tf_reader._data_ops(images, outputs)
+    ops = tf_graph_facts.data_ops(images, outputs)
     ctx = Context(graph, images, ops, hints)
     missing: dict[str, list[str]] = {}
     problems: list[tuple[str, str, str]] = []

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from porting import compat  # noqa: F401  (shims before any framework import)
 from porting import util
-from porting.frameworks import models
 from porting.frameworks.models import MODELS, available
 from porting.verifier.api import FORMATS, CompareResult, verify
 

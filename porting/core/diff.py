@@ -72,7 +72,6 @@ class LayerDiff:
     note: str = ""
     matched_by: str | None = None
     defects: tuple[Defect, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def layer(self) -> str:

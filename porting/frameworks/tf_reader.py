@@ -24,7 +24,7 @@ import numpy as np
 from porting import compat
 from porting.core.graph_walk import Node, collapse_scope, consumer_map, fold
 from porting.core.records import Kind, LayerRecord, nhwc_to_nchw
-from porting.frameworks.tf_graph_facts import bn_decay, const_value, data_ops, dropout_scope, is_float, scope_of
+from porting.frameworks.tf_graph_facts import const_value, data_ops, dropout_scope, is_float, scope_of
 from porting.frameworks.tf_op_readers import TF_READERS
 from porting.padding import same_pads
 
@@ -107,18 +107,6 @@ def _node(op, data, in_nchw) -> Node:
     if reader is not None:
         reader(node, op, data)
     return node
-
-
-# The names autoport (hints, pipeline, translate, translators/shape) still imports from here;
-# the functions live in tf_graph_facts.
-_const = const_value
-_data_ops = data_ops
-_dropout_scope = dropout_scope
-_bn_decay = bn_decay
-
-
-def _scope_of(op, data_inputs=None) -> str:
-    return scope_of(op)
 
 
 def _dropout_node(scope: str, ops: list, data) -> Node:

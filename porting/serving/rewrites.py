@@ -1,6 +1,9 @@
 """Inference-only graph rewrites of a verified MXNet symbol (serving copies; the checked symbol is unchanged)."""
 from __future__ import annotations
 
+from porting.core.graph_walk import consumer_map
+from porting.frameworks.mx_attrs import as_float, attrs_of, symbol_graph
+
 
 def fold_residual_scales(symbol, arg_params: dict):
     """Fold each constant scaling of a convolution's output into the convolution (inference).
@@ -31,14 +34,14 @@ def fold_residual_scales(symbol, arg_params: dict):
     from porting import compat
 
     mx = compat.import_mx()
-    graph = json.loads(symbol.tojson())
+    graph = symbol_graph(symbol)
     nodes = graph["nodes"]
-    readers: dict[int, int] = {}
-    for node in nodes:
-        for entry in node["inputs"]:
-            readers[entry[0]] = readers.get(entry[0], 0) + 1
+    # node index -> how many edges read it (a head counts as a reader: its output is returned)
+    reads = {index: len(readers) for index, readers in consumer_map(
+        nodes, inputs_of=lambda node: (entry[0] for entry in node["inputs"]), key_of=lambda node: node["name"],
+        unique=False).items()}
     for entry in graph["heads"]:
-        readers[entry[0]] = readers.get(entry[0], 0) + 1
+        reads[entry[0]] = reads.get(entry[0], 0) + 1
     params = dict(arg_params)
     drop: set[int] = set()
     folded = []
@@ -47,9 +50,9 @@ def fold_residual_scales(symbol, arg_params: dict):
             continue
         source, output = node["inputs"][0][:2]
         conv = nodes[source]
-        if conv["op"] != "Convolution" or output != 0 or readers.get(source, 0) != 1:
+        if conv["op"] != "Convolution" or output != 0 or reads.get(source, 0) != 1:
             continue
-        scale = float(node["attrs"]["scalar"])
+        scale = as_float(attrs_of(node)["scalar"])
         for weight_entry in conv["inputs"][1:]:  # weight, then bias when there is one
             name = nodes[weight_entry[0]]["name"]
             params[name] = arg_params[name] * scale

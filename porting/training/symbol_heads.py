@@ -15,6 +15,7 @@ import json
 import numpy as np
 
 from porting import compat
+from porting.frameworks.mx_attrs import as_tuple, attrs_of, parse, symbol_graph
 
 mx = compat.import_mx()
 
@@ -57,7 +58,7 @@ def training_symbol(symbol, *, label_smoothing: float = 0.0, num_classes: int | 
     if label_smoothing and not num_classes:
         raise ValueError("label_smoothing needs num_classes (MXNet's smooth_alpha = ls * (K - 1) / K)")
     alpha = smooth_alpha(label_smoothing, num_classes) if label_smoothing else 0.0
-    graph = json.loads(symbol.tojson())
+    graph = symbol_graph(symbol)
     nodes = graph["nodes"]
     outputs = [symbol[i] for i in range(len(symbol.list_outputs()))]
     logits = [out for out, head in zip(outputs, graph["heads"]) if not _is_prediction(nodes, head[0])]
@@ -72,7 +73,7 @@ def training_symbol(symbol, *, label_smoothing: float = 0.0, num_classes: int | 
                                           grad_scale=1.0 if index == 0 else float(aux_weight),
                                           name=f"{name}/softmax"))
     sym = heads[0] if len(heads) == 1 else mx.sym.Group(heads)
-    graph = json.loads(sym.tojson())
+    graph = symbol_graph(sym)
     for node in graph["nodes"]:
         attrs = node.setdefault("attrs", {})
         if node["op"] == "null" and node["name"].endswith(NO_DECAY_SUFFIXES):
@@ -110,7 +111,7 @@ def _logits_walk(graph: dict) -> tuple[list[int], list[int], list[str]]:
         seen.add(index)
         node = nodes[index]
         op, attrs = node["op"], node.get("attrs", {})
-        if op in _LAYER_WIDTH and attrs.get("num_group", "1") == "1":
+        if op in _LAYER_WIDTH and int(parse(attrs.get("num_group", "1"))) == 1:
             layers.append(index)
             continue
         if op == "null":
@@ -129,7 +130,7 @@ def _logits_walk(graph: dict) -> tuple[list[int], list[int], list[str]]:
 
 def logits_params(symbol) -> list[str]:
     """Parameters of the layers that compute the logits (the head a new class count replaces)."""
-    graph = json.loads(symbol.tojson())
+    graph = symbol_graph(symbol)
     nodes = graph["nodes"]
     layers, _, _ = _logits_walk(graph)
     return sorted(nodes[source]["name"] for index in layers for source, *_ in nodes[index]["inputs"]
@@ -142,9 +143,9 @@ def logits_width(symbol) -> int:
     Raises:
         ValueError: no logits layer found, or layers of different widths.
     """
-    graph = json.loads(symbol.tojson())
+    graph = symbol_graph(symbol)
     layers, _, blockers = _logits_walk(graph)
-    widths = {int(graph["nodes"][i]["attrs"][_LAYER_WIDTH[graph["nodes"][i]["op"]]]) for i in layers}
+    widths = {int(parse(attrs_of(graph["nodes"][i])[_LAYER_WIDTH[graph["nodes"][i]["op"]]])) for i in layers}
     if len(widths) != 1:
         found = ", ".join(f"{graph['nodes'][i]['name']}" for i in layers) or "none"
         raise ValueError(f"cannot tell the number of classes: logits layers found: {found}"
@@ -165,7 +166,7 @@ def resize_logits(symbol, num_classes: int):
     old = logits_width(symbol)
     if old == num_classes:
         return symbol
-    graph = json.loads(symbol.tojson())
+    graph = symbol_graph(symbol)
     nodes = graph["nodes"]
     layers, reshapes, blockers = _logits_walk(graph)
     if blockers:
@@ -181,7 +182,7 @@ def resize_logits(symbol, num_classes: int):
                 attrs.pop("__shape__", None)
     for index in reshapes:
         attrs = nodes[index]["attrs"]
-        shape = [int(v) for v in attrs["shape"].strip("()[] ").replace(" ", "").split(",") if v]
+        shape = list(as_tuple(attrs["shape"], (), ndim=1))
         attrs["shape"] = str(tuple(num_classes if v == old else v for v in shape))
     return mx.sym.load_json(json.dumps(graph))
 
@@ -204,7 +205,7 @@ def input_problem(symbol, data_shape: tuple[int, ...]) -> str | None:
     if out_shapes is None:
         return "MXNet cannot infer the shapes"
     known = dict(zip(internals.list_outputs(), out_shapes))
-    for node in json.loads(symbol.tojson())["nodes"]:
+    for node in symbol_graph(symbol)["nodes"]:
         if node["op"] not in ("Reshape", "reshape"):
             continue
         reshape = internals[f"{node['name']}_output"]

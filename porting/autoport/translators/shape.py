@@ -9,7 +9,7 @@ verifier sees the ``transpose(0,2,3,1)`` + flatten as one NHWC flatten (PITFALLS
 from __future__ import annotations
 
 from porting import compat
-from porting.frameworks import tf_reader
+from porting.frameworks import tf_graph_facts
 from porting.autoport.registry import NotTranslatable, translates
 from porting.core.graph_walk import collapse_scope
 
@@ -31,7 +31,7 @@ _IDENTITIES = ("Identity", "Snapshot", "EnsureShape", "CheckNumerics")
 @translates(*_IDENTITIES)
 def identity(ctx, op):
     """No MXNet op; an `Identity` in a slim dropout scope (inference) becomes `Dropout` with TF's rate."""
-    scope = tf_reader._dropout_scope(op)
+    scope = tf_graph_facts.dropout_scope(op)
     if op.type == "Identity" and scope is not None:
         scope = collapse_scope(scope)
         keep = ctx.hints.get("dropout", {}).get(scope)

@@ -18,7 +18,6 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-import porting
 from porting.verifier.lint.base import Context, Finding, Severity, network_check
 from porting.verifier.lint.head import output_width, tf_record_of_tensor
 
@@ -101,7 +100,8 @@ def _shape_comments(path: str) -> list[ShapeComment]:
 
 
 #: The porting package itself (every layer below it): never a builder author's file.
-_PACKAGE_DIR = os.path.dirname(os.path.realpath(porting.__file__)) + os.sep
+# porting/verifier/lint/source_comments.py -> porting/
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[2]) + os.sep
 
 
 @functools.lru_cache(maxsize=1024)
