@@ -13,6 +13,8 @@ import fcntl
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -114,6 +116,80 @@ def remove_stale_temps(directory: Path | str) -> list[Path]:
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
     return removed
+
+
+# -- output paths -------------------------------------------------------------------------
+
+
+def human_bytes(count: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"  # pragma: no cover
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _probe_writable(folder: Path, flag: str, shown: Path) -> None:
+    """Create and delete a file in ``folder``: the only reliable test (root, read-only mounts, ACLs)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".porting-probe-", dir=folder)
+    except OSError as err:
+        raise UsageError(f"{flag} {shown}: cannot write in {folder} ({err.strerror}); "
+                         "choose a folder you can write to") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _check_space(folder: Path, need_bytes: int | None, flag: str, shown: Path) -> None:
+    if need_bytes:
+        free = shutil.disk_usage(folder).free
+        if free < need_bytes:
+            raise UsageError(f"{flag} {shown}: needs about {human_bytes(need_bytes)} but {folder} has "
+                             f"{human_bytes(free)} free; free some space or write elsewhere")
+
+
+def check_output_file(path: Path | str, flag: str, need_bytes: int | None = None) -> Path:
+    """Check, before any work, that ``path`` can be written as a file (created with its parents).
+
+    Raises:
+        UsageError: it is a folder, a parent is a file, the folder is not writable, or
+            there is less free space than ``need_bytes`` (when known).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; expected a file path")
+    ancestor = _existing_ancestor(path.parent)
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag} {path}: {ancestor} is a file, not a folder; expected a path in a folder")
+    _probe_writable(ancestor, flag, path)
+    _check_space(ancestor, need_bytes, flag, path)
+    return path
+
+
+def check_output_dir(path: Path | str, flag: str, need_bytes: int | None = None) -> Path:
+    """Check, before any work, that ``path`` is (or can be created as) a writable folder.
+
+    Raises:
+        UsageError: it is a file, a parent is a file, it is not writable, or there is less
+            free space than ``need_bytes`` (when known).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is a file; expected a folder")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag} {path}: {ancestor} is a file, not a folder; expected a folder path")
+    _probe_writable(ancestor, flag, path)
+    _check_space(ancestor, need_bytes, flag, path)
+    return path
 
 
 # -- locks --------------------------------------------------------------------------------
