@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from porting import compat
-from porting.core import layouts
+from porting import compat, progress
+from porting.autoport.errors import CheckpointError
+from porting.core import layouts, memory
 from porting.verifier import parity
 from porting.frameworks import tf_graph_facts, tf_reader
 from porting.verifier import weights as weights_lib
@@ -38,13 +39,10 @@ from porting.autoport.hints import training_graph, training_hints
 from porting.autoport.translate import Translation, variable_name, translate_graph
 from porting.core.graph_walk import collapse_scope
 from porting.util import atomic_write_text, atomic_write_via
+from porting.verifier import arguments
 
 tf = compat.import_tf()
 mx = compat.import_mx()
-
-
-class CheckpointError(ValueError):
-    """The checkpoint cannot provide the TF graph's variables."""
 
 
 @dataclass
@@ -356,63 +354,82 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
     from porting.verifier.api import verify
 
     name = name or getattr(builder, "__name__", "network")
-    size = tuple(size)
+    size = arguments.size(size)
+    classes = arguments.positive_int(classes, "--classes")
+    arguments.input_fits(1, size)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    tf_graph = tf_reader.read_graph(builder, size, classes, 1, is_training=False)
-    timings["tf_graph"] = time.perf_counter() - started
-    facts, train_graph, notes = {}, None, []
-    if hints:
+    steps = (["build TF graph"] + ["build training graph"] * hints + ["translate", "verify shapes and lint"]
+             + ["verify the training graph"] * hints + ["weights"]
+             + ["numeric parity", "deployed outputs"] * numeric)
+    with progress.steps(steps, desc=f"autoport {name}") as step:
+        step("build TF graph")
         started = time.perf_counter()
-        try:
-            train_graph = training_graph(builder, size, classes)
-        except tf_reader.BuilderError as error:  # the inference graph is what matters: go on without
-            notes.append(f"no training-mode graph (dropout rates, batch-norm decays unknown): {error}")
-        facts = training_hints(train_graph.graph) if train_graph is not None else {}
-        timings["training_graph"] = time.perf_counter() - started
-    started = time.perf_counter()
-    translation = translate_graph(tf_graph.graph, tf_graph.images, _outputs(tf_graph), facts)
-    translation.size, translation.classes = size, classes
-    translation.notes[:0] = notes
-    timings["translate"] = time.perf_counter() - started
-    started = time.perf_counter()
-    result = verify(tf=builder, mx=lambda num_classes: translation.symbol, tf_graph=tf_graph, size=size,
-                    classes=classes, is_training=False, title=f"autoport {name}")
-    timings["verify_shapes"] = time.perf_counter() - started
-    outcome = AutoportResult(name, size, classes, translation, result, hints=facts, timings=timings)
-    if train_graph is not None:
+        tf_graph = tf_reader.read_graph(builder, size, classes, 1, is_training=False)
+        timings["tf_graph"] = time.perf_counter() - started
+        facts, train_graph, notes = {}, None, []
+        if hints:
+            step("build training graph")
+            started = time.perf_counter()
+            try:
+                train_graph = training_graph(builder, size, classes)
+            except tf_reader.BuilderError as error:  # the inference graph is what matters: go on without
+                notes.append(f"no training-mode graph (dropout rates, batch-norm decays unknown): {error}")
+            facts = training_hints(train_graph.graph) if train_graph is not None else {}
+            timings["training_graph"] = time.perf_counter() - started
+        step("translate")
         started = time.perf_counter()
-        outcome.training_compare = verify(tf=builder, mx=lambda num_classes: translation.symbol,
-                                          tf_graph=train_graph, size=size, classes=classes, is_training=True,
-                                          title=f"autoport {name} (training-mode TF graph)")
-        timings["verify_training"] = time.perf_counter() - started
-    started = time.perf_counter()
-    plan = weights_lib.plan_transfer(tf_graph, result.mx_graph, result.pairs)
-    with tf.compat.v1.Session(graph=tf_graph.graph) as session:
-        values, outcome.weights = load_tf_values(session, tf_graph, checkpoint, seed, plan)
-        if checkpoint is None and calibrate and train_graph is not None:
-            images = parity.seeded_input(tf_graph.images.shape.as_list(), seed)
-            values, count = calibrate_batch_norm(train_graph, tf_graph, values, images)
-            if count:
-                weights_lib.assign_values(session, tf_graph.graph, values)
-                outcome.weights += (f"; moving statistics of {count} batch norms calibrated to the batch "
-                                    "statistics of the parity input (one training-mode forward)")
-        outcome.tf_values = values
-        outcome.arg_params, outcome.aux_params = read_params(session, translation)
-        outcome.cross_check = cross_check(plan, values, outcome.arg_params, outcome.aux_params)
-        timings["weights"] = time.perf_counter() - started
-        if numeric:
+        translation = translate_graph(tf_graph.graph, tf_graph.images, _outputs(tf_graph), facts)
+        translation.size, translation.classes = size, classes
+        translation.notes[:0] = notes
+        timings["translate"] = time.perf_counter() - started
+        step("verify shapes and lint")
+        started = time.perf_counter()
+        result = verify(tf=builder, mx=lambda num_classes: translation.symbol, tf_graph=tf_graph, size=size,
+                        classes=classes, is_training=False, title=f"autoport {name}")
+        timings["verify_shapes"] = time.perf_counter() - started
+        outcome = AutoportResult(name, size, classes, translation, result, hints=facts, timings=timings)
+        if hints:
+            step("verify the training graph")
+        if train_graph is not None:
             started = time.perf_counter()
-            with compat.no_subgraph_fusion():
-                parity.apply(result, seed=seed, rtol=rtol, atol=atol, session=session,
-                             mx_params=(outcome.arg_params, outcome.aux_params))
-            result.numeric["weights"] = result.numeric_report.weights = outcome.weights
-            timings["verify_numeric"] = time.perf_counter() - started
-            started = time.perf_counter()
-            report = result.numeric_report
-            outcome.deployed = deployed_outputs(session, tf_graph, outcome, seed, report.rtol, report.atol,
-                                                report.atol_range)
-            timings["verify_deployed"] = time.perf_counter() - started
+            outcome.training_compare = verify(tf=builder, mx=lambda num_classes: translation.symbol,
+                                              tf_graph=train_graph, size=size, classes=classes, is_training=True,
+                                              title=f"autoport {name} (training-mode TF graph)")
+            timings["verify_training"] = time.perf_counter() - started
+        step("weights")
+        # Weights, both sides' activations of every layer and the calibration forward: refused
+        # here, before the first big allocation, when they cannot fit.
+        memory.check_fits(memory.numeric_estimate(tf_graph.records, result.mx_graph.records, 1, size),
+                          fix="use a smaller --size")
+        started = time.perf_counter()
+        plan = weights_lib.plan_transfer(tf_graph, result.mx_graph, result.pairs)
+        with tf.compat.v1.Session(graph=tf_graph.graph) as session:
+            values, outcome.weights = load_tf_values(session, tf_graph, checkpoint, seed, plan)
+            if checkpoint is None and calibrate and train_graph is not None:
+                images = parity.seeded_input(tf_graph.images.shape.as_list(), seed)
+                values, count = calibrate_batch_norm(train_graph, tf_graph, values, images)
+                if count:
+                    weights_lib.assign_values(session, tf_graph.graph, values)
+                    outcome.weights += (f"; moving statistics of {count} batch norms calibrated to the batch "
+                                        "statistics of the parity input (one training-mode forward)")
+            outcome.tf_values = values
+            outcome.arg_params, outcome.aux_params = read_params(session, translation)
+            outcome.cross_check = cross_check(plan, values, outcome.arg_params, outcome.aux_params)
+            timings["weights"] = time.perf_counter() - started
+            if numeric:
+                step("numeric parity")
+                started = time.perf_counter()
+                with compat.no_subgraph_fusion():
+                    parity.apply(result, seed=seed, rtol=rtol, atol=atol, session=session,
+                                 mx_params=(outcome.arg_params, outcome.aux_params))
+                result.numeric["weights"] = result.numeric_report.weights = outcome.weights
+                timings["verify_numeric"] = time.perf_counter() - started
+                step("deployed outputs")
+                started = time.perf_counter()
+                report = result.numeric_report
+                outcome.deployed = deployed_outputs(session, tf_graph, outcome, seed, report.rtol, report.atol,
+                                                    report.atol_range)
+                timings["verify_deployed"] = time.perf_counter() - started
     return outcome
 
 

@@ -16,7 +16,17 @@ import argparse
 import sys
 
 from porting import compat  # noqa: F401  (shims before any framework import)
+from porting import util
+from porting.autoport.errors import CheckpointError
+from porting.cli import common
+from porting.cli.compare import parse_args
+from porting.frameworks.errors import BuilderError, SymbolError
 from porting.util import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from porting.verifier import arguments
+
+#: Bad input besides ``UsageError``: a builder that raised or broke its contract, a translated
+#: symbol whose shapes do not infer, a checkpoint that does not fit the graph.
+INPUT_ERRORS = (BuilderError, SymbolError, CheckpointError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,12 +52,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="do not build the training graph that shows dropout rates and batch-norm decays")
     parser.add_argument("--list-ops", action="store_true", help="print the supported TF ops (Markdown) and exit")
     parser.add_argument("--list-nets", action="store_true", help="print the zoo table and exit")
+    common.add_common_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = parse_args(_parser(), argv)
+    if args is None:
+        return EXIT_USAGE
     if args.list_ops:
         from porting.autoport import registry
 
@@ -60,56 +72,67 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{net.name:30s} {net.size[0]}x{net.size[1]}  {net.classes:5d} classes  "
                   f"{net.skip or net.note}")
         return EXIT_OK
-    from porting.frameworks.models import load_builder, parse_size
+    return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,
+                      interrupted="no output file was written; run the same command again")
 
-    try:
-        if not (args.slim_net or args.tf):
-            raise UsageError("give --slim-net NAME or --tf FILE:FUNCTION (see --list-nets)")
-        if not args.out:
-            raise UsageError("--out PREFIX is required")
-        if args.classes is not None and args.classes < 1:
-            raise UsageError(f"--classes must be a positive integer, got {args.classes}")
-        for label, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-            if value is not None and not value >= 0:
-                raise UsageError(f"{label} must be a non-negative number, got {value}")
-        if args.slim_net:
-            try:
-                net = zoo.get(args.slim_net)
-            except zoo.UnknownNet as error:
-                raise UsageError(str(error)) from None
-            if net.skip:
-                raise UsageError(f"{net.name} cannot run here: {net.skip}")
-            builder, name = zoo.builder(net), net.name
-            size = parse_size(args.size) if args.size else net.size
-            classes = args.classes or net.classes
-            rtol = args.rtol if args.rtol is not None else net.rtol
-            atol = args.atol if args.atol is not None else net.atol
-        else:
-            builder = load_builder(args.tf, "tf")
-            name = getattr(builder, "__name__", "network")
-            size = parse_size(args.size) if args.size else (299, 299)
-            classes = args.classes or 1001
-            rtol, atol = args.rtol, args.atol
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    from porting.autoport.pipeline import CheckpointError, autoport, write_outputs, write_unsupported
+
+def _validate(args):
+    """Every argument check that needs no framework; returns (zoo entry or None, size, classes, rtol, atol)."""
+    from porting.autoport import zoo
+    from porting.autoport.pipeline import output_paths
+
+    if not (args.slim_net or args.tf):
+        raise UsageError("give --slim-net NAME or --tf FILE:FUNCTION (see --list-nets)")
+    if not args.out:
+        raise UsageError("--out PREFIX is required")
+    arguments.classes(args.classes)
+    rtol, atol = arguments.tolerance(args.rtol, "--rtol"), arguments.tolerance(args.atol, "--atol")
+    net = None
+    if args.slim_net:
+        try:
+            net = zoo.get(args.slim_net)
+        except zoo.UnknownNet as error:
+            raise UsageError(str(error)) from None
+        if net.skip:
+            raise UsageError(f"{net.name} cannot run here: {net.skip}")
+        size = arguments.size(args.size) if args.size else net.size
+        classes = args.classes or net.classes
+        rtol = rtol if rtol is not None else net.rtol
+        atol = atol if atol is not None else net.atol
+    else:
+        arguments.builder(args.tf, "tf")
+        size = arguments.size(args.size) if args.size else (299, 299)
+        classes = args.classes or 1001
+    arguments.input_fits(1, size)
+    if args.checkpoint:
+        arguments.checkpoint(args.checkpoint, "--checkpoint")
+    for path in output_paths(args.out).values():
+        util.check_output_file(path, "--out")
+    return net, size, classes, rtol, atol
+
+
+def _main(args) -> int:
+    net, size, classes, rtol, atol = _validate(args)
+    from porting.autoport import zoo
+    from porting.frameworks.models import load_builder
+
+    if net is not None:
+        builder, name = zoo.builder(net), net.name
+    else:
+        builder = load_builder(args.tf, "tf")
+        name = getattr(builder, "__name__", "network")
+    from porting.autoport.pipeline import autoport, write_outputs, write_unsupported
     from porting.autoport.translate import UnsupportedOps
-    from porting.frameworks.tf_reader import BuilderError
 
     try:
         outcome = autoport(builder, size=size, classes=classes, name=name, checkpoint=args.checkpoint,
                            seed=args.seed, rtol=rtol, atol=atol, hints=not args.no_training_hints)
-    except UnsupportedOps as error:
+    except UnsupportedOps as error:  # the full list and a report, exit 1 (not a usage error)
         paths = write_unsupported(error, args.out, name)
         print(error.describe(), file=sys.stderr)
         print(f"wrote {paths['report_md']}", file=sys.stderr)
         return EXIT_FAILED
-    except (BuilderError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     paths = write_outputs(outcome, args.out)
     print(outcome.verdict_line())
     print(f"wrote {paths['symbol']}, {paths['params']}, {paths['report_md']}, {paths['report_json']}")
     return EXIT_OK if outcome else EXIT_FAILED
-

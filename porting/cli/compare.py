@@ -12,11 +12,43 @@ from pathlib import Path
 
 from porting import compat  # noqa: F401  (shims before any framework import)
 from porting import util
+from porting.cli import common
+from porting.frameworks.errors import BuilderError, SymbolError
 from porting.frameworks.models import MODELS, available
+from porting.verifier import arguments
 from porting.verifier.api import FORMATS, CompareResult, verify
+from porting.verifier.parity.numeric import ParityError
 
-#: Bad usage or input (``porting.util.UsageError``; the model registry and ``verify`` raise it too).
-USAGE_ERRORS = (util.UsageError,)
+#: The command's own bad-input errors besides ``UsageError``: a builder that raised or broke its
+#: contract, a symbol whose shapes do not infer, numeric parity that could not run.
+INPUT_ERRORS = (BuilderError, SymbolError, ParityError)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """``parser.parse_args(argv)``, or None after one ``error:`` line for a bad command line.
+
+    argparse would print its usage text, then ``prog: error: ...``, and exit; every command
+    of this package prints one ``error:`` line and returns ``EXIT_USAGE`` instead (a bad
+    choice reads like the other argument errors: "--format must be one of ...").
+    (``convert`` and ``autoport`` parse with it too.)
+    """
+
+    def refuse(message: str):
+        raise argparse.ArgumentError(None, message)
+
+    parser.exit_on_error = False
+    parser.error = refuse
+    try:
+        return parser.parse_args(argv)
+    except argparse.ArgumentError as error:
+        action = next((a for a in parser._actions if error.argument_name in a.option_strings), None)
+        if action is not None and action.choices is not None and error.message.startswith("invalid choice"):
+            given = error.message.split(": ", 1)[1].split(" (choose from", 1)[0]
+            common.error(f"{error.argument_name} must be one of {', '.join(map(str, action.choices))}, "
+                         f"got {given}")
+        else:
+            common.error(f"{error} (see --help)")
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,9 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", help="input size N or HxW (default: the model's, else 299)")
     parser.add_argument("--classes", type=int, help="number of classes (default: the model's, else 1001)")
     parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    parser.add_argument("--format", default="text", help="text, markdown or json (default text)")
+    parser.add_argument("--format", default="text", choices=FORMATS, help="text, markdown or json (default text)")
     parser.add_argument("--only-problems", action="store_true", help="show only rows that do not match")
-    parser.add_argument("--end-points", action="store_true", help="coarse view: end points only")
+    parser.add_argument("--end-points", action="store_true",
+                        help="coarse view: end points only (in JSON: 'end_points' instead of 'rows')")
     parser.add_argument("--bug-reports", metavar="DIR", help="write one Markdown bug report per defect into DIR")
     parser.add_argument("--out", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     parser.add_argument("--no-lint", action="store_true", help="skip the semantic lint pass")
@@ -48,62 +81,47 @@ def _parser() -> argparse.ArgumentParser:
                         help="numeric relative tolerance (default porting.verifier.parity.DEFAULT_RTOL)")
     parser.add_argument("--atol", type=float,
                         help="numeric absolute tolerance (default: 3e-5 x each layer's max |output|, at least 1)")
+    common.add_common_arguments(parser)
     return parser
 
 
-def _checkpoint_exists(path: str) -> bool:
-    """A TF checkpoint prefix (PREFIX.index) or a directory with a 'checkpoint' state file."""
-    target = Path(path)
-    return Path(f"{path}.index").is_file() or (target.is_dir() and (target / "checkpoint").is_file())
-
-
 def _validate(args) -> None:
-    """Every argument check that needs no framework, before anything is built."""
-    if args.format not in FORMATS:
-        raise util.UsageError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
-    if args.model and args.model not in MODELS:
-        raise util.UsageError(f"unknown model {args.model!r}. Available: {available()}")
-    if args.classes is not None and args.classes < 1:
-        raise util.UsageError(f"--classes must be a positive integer, got {args.classes}")
+    """Every argument check that needs no framework, before anything is built (``verify`` repeats
+    them with the same messages for its Python callers)."""
+    arguments.sides(args.model, args.tf, args.mx)
+    arguments.classes(args.classes)
+    batch = arguments.positive_int(args.batch, "--batch")
     if args.lint_only and args.no_lint:
         raise util.UsageError("--lint-only and --no-lint exclude each other")
     for flag, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-        if value is not None and not value >= 0:
-            raise util.UsageError(f"{flag} must be a non-negative number, got {value}")
-    if args.weights and not _checkpoint_exists(args.weights):
-        raise util.UsageError(f"--weights: no TF checkpoint at {args.weights!r} (expected PREFIX.index and "
-                              "PREFIX.data-* files, or a directory holding a 'checkpoint' file)")
-
-
-def _input_errors() -> tuple[type[Exception], ...]:
-    """A builder that raised or broke its contract, or numeric parity that could not run: bad input."""
-    from porting.frameworks.mx_reader import SymbolError
-    from porting.frameworks.tf_reader import BuilderError
-    from porting.verifier.parity import ParityError
-
-    return BuilderError, SymbolError, ParityError
+        arguments.tolerance(value, flag)
+    if args.weights:
+        arguments.checkpoint(args.weights)
+    if args.size is not None:
+        arguments.input_fits(batch, arguments.size(args.size))
+    if args.out:
+        util.check_output_file(args.out, "--out")
+    if args.bug_reports:
+        util.check_output_dir(args.bug_reports, "--bug-reports")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(_parser(), argv)
+    if args is None:
+        return util.EXIT_USAGE
     if args.list:
         for spec in MODELS.values():
             print(f"{spec.name:32s} {spec.size[0]}x{spec.size[1]}  {spec.description}")
         return util.EXIT_OK
-    try:
-        _validate(args)
-        model = args.model or (None if (args.tf and args.mx) else "inception_resnet_v2")
-        result = verify(model, tf=args.tf, mx=args.mx, size=args.size, classes=args.classes, batch=args.batch,
-                        lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
-                        seed=args.seed, rtol=args.rtol, atol=args.atol)
-    except USAGE_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return util.EXIT_USAGE
-    except Exception as error:
-        if isinstance(error, _input_errors()):
-            print(f"error: {error}", file=sys.stderr)
-            return util.EXIT_USAGE
-        raise
+    return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,
+                      interrupted="nothing was written; run the same command again")
+
+
+def _main(args) -> int:
+    _validate(args)
+    result = verify(args.model, tf=args.tf, mx=args.mx, size=args.size, classes=args.classes, batch=args.batch,
+                    lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
+                    seed=args.seed, rtol=args.rtol, atol=args.atol)
     if args.lint_only:
         return _lint_only(result, args)
     from porting.verifier import render

@@ -21,11 +21,20 @@ is listed by name and fails the conversion (exit 1) unless allowed:
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
 from porting import compat  # noqa: F401  (shims before any framework import)
-from porting.frameworks.models import UsageError, available, get_model
-from porting.verifier.conversion import mx_to_tf, tf_to_mx
+from porting import util
+from porting.cli import common
+from porting.cli.compare import parse_args
+from porting.frameworks.errors import BuilderError, SymbolError
+from porting.frameworks.models import UsageError, available
+from porting.verifier import arguments
+from porting.verifier.conversion import input_files, mx_to_tf, output_files, tf_to_mx
+
+#: Bad input besides ``UsageError``: a builder that raised or broke its contract, a symbol
+#: whose shapes do not infer.
+INPUT_ERRORS = (BuilderError, SymbolError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,48 +56,91 @@ def _parser() -> argparse.ArgumentParser:
                         help="parameters that may stay unset (repeatable; e.g. 'AuxLogits/*')")
     parser.add_argument("--allow-unexpected", action="append", default=[], metavar="PATTERN",
                         help="values that may go unused (repeatable)")
+    common.add_common_arguments(parser)
     return parser
 
 
+def _checkpoint_bytes(prefix: str) -> int:
+    """Bytes of a TF checkpoint's data files: about what the converted parameters take."""
+    path = Path(prefix)
+    if path.is_dir():
+        return sum(item.stat().st_size for item in path.glob("*.data-*"))
+    return sum(item.stat().st_size for item in path.parent.glob(f"{path.name}.data-*"))
+
+
+def _validate(args) -> bool:
+    """Every argument check that needs no framework; returns the direction (True: TF -> MXNet)."""
+    forward = bool(args.tf_checkpoint or args.out)
+    backward = bool(args.mx_checkpoint or args.out_tf_checkpoint)
+    if forward == backward:
+        raise UsageError("give either --tf-checkpoint PATH --out PREFIX (TF -> MXNet) or "
+                         "--mx-checkpoint PREFIX --out-tf-checkpoint PATH (MXNet -> TF)")
+    if forward and not (args.tf_checkpoint and args.out):
+        raise UsageError("TF -> MXNet needs both --tf-checkpoint PATH and --out PREFIX")
+    if backward and not (args.mx_checkpoint and args.out_tf_checkpoint):
+        raise UsageError("MXNet -> TF needs both --mx-checkpoint PREFIX and --out-tf-checkpoint PATH")
+    if args.model and (args.tf or args.mx):
+        raise UsageError("give either --model or --tf/--mx builders, not both")
+    if (args.tf or args.mx) and not (args.tf and (args.mx or backward)):
+        raise UsageError("custom builders need --tf and --mx (TF -> MXNet) or --tf (MXNet -> TF)")
+    arguments.builder(args.tf, "tf")
+    arguments.builder(args.mx, "mx")
+    arguments.classes(args.classes)
+    if args.epoch < 0:
+        raise UsageError(f"--epoch must be non-negative, got {args.epoch}")
+    if args.epoch > 9999:
+        raise UsageError(f"--epoch must be at most 9999 (MXNet names files PREFIX-NNNN.params), got {args.epoch}")
+    if args.model:
+        arguments.sides(args.model, None, None)
+    if args.size is not None:
+        arguments.input_fits(1, arguments.size(args.size))
+    if forward:
+        arguments.checkpoint(args.tf_checkpoint, "--tf-checkpoint")
+        symbol_file, params_file = output_files(args.out, args.epoch)
+        util.check_output_file(symbol_file, "--out")
+        util.check_output_file(params_file, "--out", need_bytes=_checkpoint_bytes(args.tf_checkpoint))
+    else:
+        for path in input_files(args.mx_checkpoint, args.epoch):
+            if not path.is_file():
+                raise UsageError(f"--mx-checkpoint: MXNet checkpoint file {path} not found (expected "
+                                 f"PREFIX-symbol.json and PREFIX-{args.epoch:04d}.params)")
+        params_bytes = input_files(args.mx_checkpoint, args.epoch)[1].stat().st_size
+        util.check_output_file(f"{args.out_tf_checkpoint}.index", "--out-tf-checkpoint", need_bytes=params_bytes)
+    return forward
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(_parser(), argv)
+    if args is None:
+        return util.EXIT_USAGE
+    return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,
+                      interrupted="no converted file was written; run the same command again")
+
+
+def _main(args) -> int:
     from porting.verifier.weights import WeightTransferError
 
+    forward = _validate(args)
+    common_args = dict(model=args.model, tf=args.tf, size=args.size, classes=args.classes,
+                       allow_missing=args.allow_missing, allow_unexpected=args.allow_unexpected)
     try:
-        forward = bool(args.tf_checkpoint or args.out)
-        backward = bool(args.mx_checkpoint or args.out_tf_checkpoint)
-        if forward == backward:
-            raise UsageError("give either --tf-checkpoint PATH --out PREFIX (TF -> MXNet) or "
-                             "--mx-checkpoint PREFIX --out-tf-checkpoint PATH (MXNet -> TF)")
-        if forward and not (args.tf_checkpoint and args.out):
-            raise UsageError("TF -> MXNet needs both --tf-checkpoint PATH and --out PREFIX")
-        if backward and not (args.mx_checkpoint and args.out_tf_checkpoint):
-            raise UsageError("MXNet -> TF needs both --mx-checkpoint PREFIX and --out-tf-checkpoint PATH")
-        if args.model and (args.tf or args.mx):
-            raise UsageError("give either --model or --tf/--mx builders, not both")
-        if (args.tf or args.mx) and not (args.tf and (args.mx or backward)):
-            raise UsageError("custom builders need --tf and --mx (TF -> MXNet) or --tf (MXNet -> TF)")
-        if args.classes is not None and args.classes < 1:
-            raise UsageError(f"--classes must be a positive integer, got {args.classes}")
-        if args.epoch < 0:
-            raise UsageError(f"--epoch must be non-negative, got {args.epoch}")
-        if args.model:
-            get_model(args.model)
-        common = dict(model=args.model, tf=args.tf, size=args.size, classes=args.classes,
-                      allow_missing=args.allow_missing, allow_unexpected=args.allow_unexpected)
         if forward:
-            report = tf_to_mx(args.tf_checkpoint, args.out, mx=args.mx, epoch=args.epoch, **common)
+            report = tf_to_mx(args.tf_checkpoint, args.out, mx=args.mx, epoch=args.epoch, **common_args)
             print(report.text())
             print(f"wrote {args.out}-symbol.json and {args.out}-{args.epoch:04d}.params")
         else:
-            written, report = mx_to_tf(args.mx_checkpoint, args.out_tf_checkpoint, epoch=args.epoch, **common)
+            written, report = mx_to_tf(args.mx_checkpoint, args.out_tf_checkpoint, epoch=args.epoch, **common_args)
             print(report.text())
             print(f"wrote TF checkpoint {written} (.index, .data-*)")
-    except (UsageError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except WeightTransferError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
+    except FileNotFoundError as error:  # a checkpoint that went away or cannot be read: its path is in the text
+        raise UsageError(str(error)) from error
+    except WeightTransferError as error:  # the conversion found problems: exit 1, as the README says
+        if error.report is None:
+            common.error(str(error))
+        else:  # the list on stdout, like compare's report; one line on stderr
+            print(error.report.text())
+            count = len(error.report.problems)
+            common.error(f"{count} parameter problem{'s' if count != 1 else ''}, listed above; nothing was "
+                         "written (allow the ones that may stay with --allow-missing / --allow-unexpected PATTERN)")
+        return util.EXIT_FAILED
+    return util.EXIT_OK

@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from porting import util
 from porting.util import UsageError  # noqa: F401  (re-exported: the commands catch it from here)
 
 
@@ -89,7 +88,9 @@ def tf_builder(spec: ModelSpec):
 def mx_builder(spec: ModelSpec, size: tuple[int, int]):
     """The spec's MX builder as ``fn(num_classes)``, its pads derived for ``size``."""
     function = import_target(spec.mx)
-    return functools.partial(_call_mx, function, size, spec.mx_kwargs)
+    build = functools.partial(_call_mx, function, size, spec.mx_kwargs)
+    build.__name__ = f"{spec.name}_mx"  # named in error messages, like the TF side
+    return build
 
 
 def _call_mx(function, size, kwargs, num_classes):
@@ -131,11 +132,3 @@ def load_builder(spec: str, side: str):
         raise UsageError(f"--{side}: {path} has no function {function_name!r}. "
                          f"Functions there: {', '.join(names) or 'none'}")
     return function
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'299' or '150x149' → (H, W); a UsageError names ``--size``."""
-    try:
-        return util.parse_size(text)
-    except ValueError:
-        raise UsageError(f"--size must be N or HxW with positive integers, got {text!r}") from None

@@ -11,12 +11,16 @@ masked average pool of ``mx_ops.pool2d`` and transpose(0, 2, 3, 1) + flatten.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import warnings
 from dataclasses import dataclass, field
 
 from porting import compat
 from porting.core.graph_walk import Node, consumer_map, fold, reachable
 from porting.core.records import Kind, LayerRecord
+from porting.frameworks.errors import SymbolError
 from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, symbol_graph
 from porting.frameworks.mx_op_readers import MX_READERS
 
@@ -24,10 +28,6 @@ mx = compat.import_mx()
 
 #: Ops that forward their input unchanged: the reader sees through them.
 _PASSTHROUGH = {"_copy", "identity", "BlockGrad", "stop_gradient", "MakeLoss", "make_loss"}
-
-
-class SymbolError(Exception):
-    """The MX builder could not be called, broke its contract, or its shapes do not infer."""
 
 
 @dataclass
@@ -59,10 +59,18 @@ def build_symbol(builder, num_classes: int):
 def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batch: int = 1) -> MxGraph:
     """Build (or take) the MX symbol and reduce it to layer records."""
     if isinstance(builder_or_symbol, mx.sym.Symbol):
-        symbol = builder_or_symbol
+        symbol, what = builder_or_symbol, "the MXNet symbol"
     else:
         symbol = build_symbol(builder_or_symbol, num_classes)
-    return records_from_symbol(symbol, (batch, 3, size[0], size[1]))
+        what = f"the MX builder {builder_name(builder_or_symbol)!r}"
+    return records_from_symbol(symbol, (batch, 3, size[0], size[1]), what)
+
+
+def builder_name(builder) -> str:
+    """A builder's name for messages: its function name (through ``functools.partial``)."""
+    while hasattr(builder, "func") and not hasattr(builder, "__name__"):
+        builder = builder.func
+    return getattr(builder, "__name__", type(builder).__name__)
 
 
 def learnable_parameter_count(graph: MxGraph) -> int:
@@ -84,22 +92,63 @@ def learnable_parameter_count(graph: MxGraph) -> int:
                if shape is not None and name not in skipped and not name.endswith("label"))
 
 
+def infer_shape_quietly(symbol, **shapes):
+    """``symbol.infer_shape(**shapes)`` without MXNet's prints and warnings; returns (result, their text).
+
+    MXNet 1.9.1's Python ``infer_shape`` prints "infer_shape error. Arguments: ..." on
+    stdout when inference fails (which would corrupt a JSON report on stdout) and warns
+    "Cannot decide shape for the following arguments" when it is incomplete. Both are
+    captured here and returned, so the caller can fold them into one error message.
+
+    Raises:
+        Whatever ``infer_shape`` raises (``MXNetError``); the captured text is on its
+        ``porting_output`` attribute.
+    """
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = symbol.infer_shape(**shapes)
+        except Exception as error:
+            error.porting_output = _captured(printed.getvalue(), caught)
+            raise
+    return result, _captured(printed.getvalue(), caught)
+
+
+def _captured(printed: str, caught) -> str:
+    lines = [line.strip() for line in printed.splitlines() if line.strip()]
+    lines += [" ".join(str(warning.message).split()) for warning in caught]
+    return "; ".join(lines)
+
+
 def _infer(symbol, data_shape):
     internals = symbol.get_internals()
     try:
-        arg_shapes, out_shapes, aux_shapes = internals.infer_shape(data=data_shape)
+        (arg_shapes, out_shapes, aux_shapes), said = infer_shape_quietly(internals, data=data_shape)
     except Exception as error:  # MXNetError carries the failing op in its text
         first = str(error).strip().splitlines()
+        extra = _other_arguments(getattr(error, "porting_output", ""))
         raise SymbolError(f"MXNet shape inference failed for input {data_shape}: "
-                          f"{first[0] if first else error}") from error
+                          f"{first[0] if first else error}{extra}") from error
     if out_shapes is None:
-        raise SymbolError(f"MXNet shape inference is incomplete for input {data_shape}")
+        detail = said.split("Consider providing them as input:")[-1].strip(" :;") if said else ""
+        raise SymbolError(f"MXNet shape inference is incomplete for input {data_shape}"
+                          + (f": no shape for {detail}" if detail else "")
+                          + "; every argument besides 'data' must get its shape from the layers (give the "
+                            "variables a shape, or feed them from 'data')")
     shapes = {}
     for name, shape in zip(internals.list_outputs(), out_shapes):
         shapes[name] = tuple(shape)
     args = dict(zip(internals.list_arguments(), arg_shapes))
     aux = dict(zip(internals.list_auxiliary_states(), aux_shapes))
     return shapes, args, aux
+
+
+def _other_arguments(printed: str) -> str:
+    """The arguments MXNet printed besides ``data`` (whose shape the message already names)."""
+    parts = [part for part in printed.split("; ")
+             if part and not part.startswith("infer_shape error") and not part.startswith("data:")]
+    return f" (arguments given: {', '.join(parts)})" if parts else ""
 
 
 def _output_shape(shapes: dict, node_name: str, index: int):
@@ -175,9 +224,11 @@ def _fold_nhwc_flatten(nodes: list[Node], consumers: dict) -> list[Node]:
     return [node for node in nodes if node.name not in drop]
 
 
-def records_from_symbol(symbol, data_shape) -> MxGraph:
-    """Records of every layer between ``data`` and the symbol's outputs."""
-    shapes, args, aux = _infer(symbol, data_shape)
+def records_from_symbol(symbol, data_shape, what: str = "the MXNet symbol") -> MxGraph:
+    """Records of every layer between ``data`` and the symbol's outputs.
+
+    ``what`` names the symbol in errors (e.g. "the MX builder 'build'").
+    """
     graph = symbol_graph(symbol)
     entries = graph["nodes"]
     names = [entry["name"] for entry in entries]
@@ -190,6 +241,11 @@ def records_from_symbol(symbol, data_shape) -> MxGraph:
 
     readers = consumer_map(range(len(entries)), inputs_of=sources, key_of=lambda index: index)
     forward = reachable([data_index], lambda index: readers.get(index, []))
+    detached = [names[head[0]] for head in graph["heads"] if head[0] not in forward]
+    if detached:
+        raise SymbolError(f"{what}'s output {', '.join(detached)} does not depend on the input variable 'data'; "
+                          "expected a network computed from mx.sym.Variable('data') (NCHW images)")
+    shapes, args, aux = _infer(symbol, data_shape)
     backward = reachable([head[0] for head in graph["heads"]], sources, within=forward)
     alias: dict[str, str] = {}
     nodes: list[Node] = []

@@ -24,6 +24,7 @@ import numpy as np
 from porting import compat
 from porting.core.graph_walk import Node, collapse_scope, consumer_map, fold
 from porting.core.records import Kind, LayerRecord, nhwc_to_nchw
+from porting.frameworks.errors import BuilderError
 from porting.frameworks.tf_graph_facts import const_value, data_ops, dropout_scope, is_float, scope_of
 from porting.frameworks.tf_op_readers import TF_READERS
 from porting.padding import same_pads
@@ -32,10 +33,6 @@ tf = compat.import_tf()
 
 #: Ops that forward their input unchanged: the reader sees through them.
 _PASSTHROUGH = {"Identity", "StopGradient", "PreventGradient", "Snapshot", "EnsureShape", "CheckNumerics"}
-
-
-class BuilderError(Exception):
-    """The TF builder could not be called or broke its contract."""
 
 
 @dataclass
@@ -75,7 +72,34 @@ def build_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1
     logits, end_points = result
     if not isinstance(logits, tf.Tensor):
         raise BuilderError(f"the TF builder's logits must be a tf.Tensor, got {type(logits).__name__}")
+    _check_depends_on_images(builder, images, logits)
     return graph, images, logits, end_points, (kwargs.get("is_training") if accepts else None)
+
+
+def _check_depends_on_images(builder, images, logits) -> None:
+    """The contract's core: the logits are computed from the ``images`` placeholder's values."""
+    name = getattr(builder, "__name__", type(builder).__name__)
+    expected = ("expected fn(images, num_classes) -> (logits, end_points) to build the network on the "
+                "`images` placeholder it is given")
+    if logits.graph is not images.graph:
+        raise BuilderError(f"the TF builder {name!r} returned logits from another graph than the one it was "
+                           f"called in; {expected}")
+    if not _reads(logits, images.op):
+        raise BuilderError(f"the TF builder {name!r} returned logits ({logits.op.name}) that do not depend on "
+                           f"`images`; {expected}")
+
+
+def _reads(tensor, source_op) -> bool:
+    """Whether ``tensor`` is computed from ``source_op``'s values (a walk back along float inputs)."""
+    seen, stack = set(), [tensor.op]
+    while stack:
+        op = stack.pop()
+        if op is source_op:
+            return True
+        if op not in seen:
+            seen.add(op)
+            stack.extend(t.op for t in op.inputs if is_float(t))
+    return False
 
 
 def read_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1,

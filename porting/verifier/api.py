@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from porting import compat  # noqa: F401  (shims before any framework import)
+from porting import progress
+from porting.core import memory
 from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
 from porting.core.match import match
 from porting.core.records import LayerRecord
-from porting.frameworks.models import UsageError, get_model, load_builder, mx_builder, parse_size, tf_builder
+from porting.frameworks.models import UsageError, load_builder, mx_builder, tf_builder
+from porting.verifier import arguments
 
 if TYPE_CHECKING:  # the passes import both frameworks: loaded only when they run
     from porting.frameworks.models import ModelSpec
@@ -101,10 +104,12 @@ class CompareResult:
         """Render as 'text', 'markdown' or 'json' (``porting.verifier.render``)."""
         from porting.verifier import render
 
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         if fmt == "markdown":
             return render.render_markdown(self, only_problems, end_points)
         if fmt == "json":
-            return render.render_json(self, only_problems)
+            return render.render_json(self, only_problems, end_points)
         return render.render_text(self, only_problems, end_points)
 
 
@@ -152,58 +157,84 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             with it.
 
     Raises:
-        UsageError: unknown model, unreadable builder, bad size.
-        porting.frameworks.tf_reader.BuilderError / porting.frameworks.mx_reader.SymbolError: a builder
-            raised or broke its contract.
+        UsageError: a bad argument (unknown model, a size that is not N, HxW or (H, W), classes
+            or batch below 1, one side without the other and no model, a tf_graph that is not
+            a TfGraph, a missing checkpoint, an unreadable builder), or work that would not fit
+            in memory (``porting.core.memory``), each with one message naming it.
+        porting.frameworks.errors.BuilderError / SymbolError: a builder raised or broke its
+            contract (e.g. logits that do not depend on ``images``).
     """
+    spec = arguments.sides(model, tf, mx, tf_graph is not None)
+    classes = arguments.classes(classes)
+    batch = arguments.positive_int(batch, "--batch")
+    seed = arguments.seed(seed)
+    rtol, atol = arguments.tolerance(rtol, "--rtol"), arguments.tolerance(atol, "--atol")
+    is_training = arguments.flag(is_training, "is_training", allow_none=True)
+    lint, numeric = arguments.flag(lint, "lint"), arguments.flag(numeric, "numeric")
+    if weights is not None:
+        weights = arguments.checkpoint(weights)
+    if size is not None:
+        size = arguments.size(size)
+    if title is not None and not isinstance(title, str):
+        raise UsageError(f"title must be a string, got {title!r}")
+
     from porting.frameworks import mx_reader
     from porting.frameworks import tf_reader
 
+    if tf_graph is not None and not isinstance(tf_graph, tf_reader.TfGraph):
+        raise UsageError(f"tf_graph must be a TfGraph (e.g. result.tf_graph of an earlier verify()), "
+                         f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
     timings = {}
     numeric = numeric or weights is not None
     if numeric and is_training is None:
         is_training = False
-    spec = get_model(model) if model else (None if (tf and mx) else get_model("inception_resnet_v2"))
     if size is None:
         size = _graph_size(tf_graph) if tf_graph is not None else spec.size if spec else (299, 299)
-    size = parse_size(size) if isinstance(size, str) else (size, size) if isinstance(size, int) else tuple(size)
+    arguments.input_fits(batch, size)
     classes = classes or (spec.classes if spec else 1001)
-    if batch < 1:
-        raise UsageError(f"--batch must be a positive integer, got {batch}")
-    tf_fn = load_builder(tf, "tf") if isinstance(tf, str) else tf or tf_builder(spec)
-    mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx or mx_builder(spec, size)
-    started = time.perf_counter()
-    if tf_graph is None:
-        tf_graph = tf_reader.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
-    elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
-        built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
-        raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
-    timings["tf"] = time.perf_counter() - started
-    started = time.perf_counter()
-    mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch)
-    timings["mx"] = time.perf_counter() - started
-    started = time.perf_counter()
-    pairs = match(tf_graph.records, mx_graph.records)
-    rows = compare_pairs(pairs)
-    timings["match"] = time.perf_counter() - started
-    name = title or (spec.name if spec and not (tf or mx) else
-                     f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
-    result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
-                           rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
-                           mx_graph=mx_graph, pairs=pairs, timings=timings,
-                           framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
-                                             "mx": mx_reader.learnable_parameter_count(mx_graph)},
-                           spec=spec if spec is not None and not tf else None)
-    if lint:
-        from porting.verifier import lint as lint_pass
-
-        result.lint = lint_pass.run_pass(result)
-    if numeric:
-        from porting.verifier import parity
-
+    tf_fn = (load_builder(tf, "tf") if isinstance(tf, str) else tf if tf is not None else
+             tf_builder(spec) if spec is not None else None)  # None: tf_graph is the TF side
+    mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx if mx is not None else mx_builder(spec, size)
+    steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
+    with progress.steps(steps, desc="compare") as step:
+        step("build TF graph")
         started = time.perf_counter()
-        result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
-        timings["numeric"] = time.perf_counter() - started
+        if tf_graph is None:
+            tf_graph = tf_reader.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+        elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
+            built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
+            raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
+        timings["tf"] = time.perf_counter() - started
+        step("read MXNet symbol")
+        started = time.perf_counter()
+        mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch)
+        timings["mx"] = time.perf_counter() - started
+        step("match")
+        started = time.perf_counter()
+        pairs = match(tf_graph.records, mx_graph.records)
+        rows = compare_pairs(pairs)
+        timings["match"] = time.perf_counter() - started
+        name = title or (spec.name if spec and not (tf or mx) else
+                         f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
+        result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
+                               rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
+                               mx_graph=mx_graph, pairs=pairs, timings=timings,
+                               framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
+                                                 "mx": mx_reader.learnable_parameter_count(mx_graph)},
+                               spec=spec if spec is not None and not tf else None)
+        if lint:
+            step("lint")
+            from porting.verifier import lint as lint_pass
+
+            result.lint = lint_pass.run_pass(result)
+        if numeric:
+            step("numeric parity")
+            from porting.verifier import parity
+
+            memory.check_fits(memory.numeric_estimate(tf_graph.records, mx_graph.records, batch, size))
+            started = time.perf_counter()
+            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
+            timings["numeric"] = time.perf_counter() - started
     return result
 
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from porting import compat  # noqa: F401  (shims before any framework import)
-from porting.frameworks.models import get_model, load_builder, mx_builder, parse_size, tf_builder
+from porting import progress, util
+from porting.frameworks.models import load_builder, mx_builder, tf_builder
+from porting.verifier import arguments
+
+#: The steps of a conversion, as its progress bar names them.
+STEPS = ["read checkpoint", "build TF graph", "read MXNet symbol", "match", "transfer", "write"]
 
 
 def _sides(model: str | None, tf: str | None, mx: str | None, size, classes: int | None, need_mx: bool = True):
     """(TF builder, MX builder or None, (H, W), classes) from a registered model or builder files."""
     custom = tf and (mx or not need_mx)
-    spec = get_model(model) if model else (None if custom else get_model("inception_resnet_v2"))
-    size = parse_size(size) if isinstance(size, str) else (size, size) if isinstance(size, int) else \
-        tuple(size) if size else (spec.size if spec else (299, 299))
-    classes = classes or (spec.classes if spec else 1001)
+    spec = arguments.sides(model, None, None) if model or not custom else None
+    size = arguments.size(size) if size is not None else (spec.size if spec else (299, 299))
+    classes = arguments.classes(classes) or (spec.classes if spec else 1001)
     tf_fn = load_builder(tf, "tf") if tf else tf_builder(spec)
     mx_fn = None if not need_mx else load_builder(mx, "mx") if mx else mx_builder(spec, size)
     return tf_fn, mx_fn, size, classes
@@ -32,10 +36,18 @@ def _tf_graph(tf_fn, size, classes):
     return tf_reader.read_graph(tf_fn, size, classes, 1, False)  # inference: BN reads its moving statistics
 
 
+def output_files(out: str, epoch: int = 0) -> tuple[Path, Path]:
+    """The two files :func:`tf_to_mx` writes: ``<out>-symbol.json`` and ``<out>-<epoch>.params``."""
+    return Path(f"{out}-symbol.json"), Path(f"{out}-{epoch:04d}.params")
+
+
 def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | None = None, mx: str | None = None,
              size=None, classes: int | None = None, epoch: int = 0, allow_missing=(), allow_unexpected=(),
              tf_graph=None, symbol=None):
     """Convert a TF checkpoint into ``<out>-symbol.json`` and ``<out>-<epoch>.params``.
+
+    Both files are written to temporary names and renamed into place once both are
+    complete, so an interrupted or failed conversion leaves no file that claims it.
 
     Returns:
         the ``weights.TransferReport``.
@@ -50,16 +62,27 @@ def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | N
 
     mxnet = compat.import_mx()
     tf_fn, mx_fn, size, classes = _sides(model, tf, mx, size, classes)
-    values = weights.CheckpointValues(checkpoint)
-    tf_graph = tf_graph or _tf_graph(tf_fn, size, classes)
-    mx_graph = mx_reader.read_symbol(symbol if symbol is not None else mx_fn, size, classes)
-    plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
-    arg_params, aux_params, report = weights.transfer(plan, values, allow_missing=allow_missing,
-                                                      allow_unexpected=allow_unexpected)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    mxnet.model.save_checkpoint(str(out), epoch, mx_graph.symbol,
-                                {name: mxnet.nd.array(value) for name, value in arg_params.items()},
-                                {name: mxnet.nd.array(value) for name, value in aux_params.items()})
+    with progress.steps(STEPS, desc="convert") as step:
+        step("read checkpoint")
+        values = weights.CheckpointValues(checkpoint)
+        step("build TF graph")
+        tf_graph = tf_graph or _tf_graph(tf_fn, size, classes)
+        step("read MXNet symbol")
+        mx_graph = mx_reader.read_symbol(symbol if symbol is not None else mx_fn, size, classes)
+        step("match")
+        plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+        step("transfer")
+        arg_params, aux_params, report = weights.transfer(plan, values, allow_missing=allow_missing,
+                                                          allow_unexpected=allow_unexpected)
+        step("write")
+        symbol_file, params_file = output_files(out, epoch)
+        blob = {f"arg:{name}": mxnet.nd.array(value) for name, value in arg_params.items()}
+        blob.update({f"aux:{name}": mxnet.nd.array(value) for name, value in aux_params.items()})
+        # The format of mx.model.save_checkpoint, written atomically: params first, so a
+        # symbol file never names parameters that are not there.
+        util.atomic_write_via(params_file, lambda tmp: mxnet.nd.save(tmp, blob), parents=True)
+        util.atomic_write_via(symbol_file, lambda tmp: mx_graph.symbol.save(tmp, remove_amp_cast=True),
+                              parents=True)
     return report
 
 
@@ -77,16 +100,27 @@ def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | N
     from porting.core.match import match
 
     mxnet = compat.import_mx()
-    symbol_file, params_file = Path(f"{prefix}-symbol.json"), Path(f"{prefix}-{epoch:04d}.params")
-    for path in (symbol_file, params_file):
+    for path in input_files(prefix, epoch):
         if not path.is_file():
             raise FileNotFoundError(f"MXNet checkpoint file {path} not found")
     tf_fn, _, size, classes = _sides(model, tf, None, size, classes, need_mx=False)
-    symbol, arg_params, aux_params = mxnet.model.load_checkpoint(str(prefix), epoch)
-    tf_graph = tf_graph or _tf_graph(tf_fn, size, classes)
-    mx_graph = mx_reader.read_symbol(symbol, size, classes)
-    plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
-    values, report = weights.reverse_transfer(plan, arg_params, aux_params, allow_missing=allow_missing,
-                                              allow_unexpected=allow_unexpected)
-    written = weights.write_tf_checkpoint(tf_graph, values, out_checkpoint)
+    with progress.steps(STEPS, desc="convert") as step:
+        step("read checkpoint")
+        symbol, arg_params, aux_params = mxnet.model.load_checkpoint(str(prefix), epoch)
+        step("build TF graph")
+        tf_graph = tf_graph or _tf_graph(tf_fn, size, classes)
+        step("read MXNet symbol")
+        mx_graph = mx_reader.read_symbol(symbol, size, classes)
+        step("match")
+        plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+        step("transfer")
+        values, report = weights.reverse_transfer(plan, arg_params, aux_params, allow_missing=allow_missing,
+                                                  allow_unexpected=allow_unexpected)
+        step("write")
+        written = weights.write_tf_checkpoint(tf_graph, values, out_checkpoint)
     return written, report
+
+
+def input_files(prefix: str, epoch: int = 0) -> tuple[Path, Path]:
+    """The two files :func:`mx_to_tf` reads: ``<prefix>-symbol.json`` and ``<prefix>-<epoch>.params``."""
+    return Path(f"{prefix}-symbol.json"), Path(f"{prefix}-{epoch:04d}.params")

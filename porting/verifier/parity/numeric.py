@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from porting import compat
+from porting import compat, progress
 from porting.core import layouts
 from porting.core.records import Kind
 from porting.core.tolerances import DEFAULT_ATOL_RANGE, DEFAULT_RTOL, ParityResult, compare_arrays, tolerance_text
 from porting.verifier.parity.hints import hint
+
+
+#: The steps of a numeric run, as its progress bar names them.
+NUMERIC_STEPS = ["weights", "weight transfer", "TF forward", "MXNet forward", "compare layers"]
 
 
 class ParityError(Exception):
@@ -208,86 +212,92 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
     from porting.verifier import weights as transfer_lib
 
     tf = compat.import_tf()
-    _check_inference(tf_graph)
-    if pairs is None:
-        pairs = match(tf_graph.records, mx_graph.records)
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    plan = transfer_lib.plan_transfer(tf_graph, mx_graph, pairs)
-    if weights is not None:
-        values = transfer_lib.CheckpointValues(weights)
-        source = f"checkpoint {values.prefix}"
-    elif tf_values is not None:
-        values, source = tf_values, "given TF values"
-    elif session is not None:
-        values, source = None, "live TF session"
-    else:
-        values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
-    report = NumericReport([], rtol, atol, source, seed, atol_range)
-    own_session = session is None
-    if own_session:
-        session = tf.compat.v1.Session(graph=tf_graph.graph)
-    try:
-        if values is not None:
-            absent = [name for name in plan.tf_variables if name not in values]
-            if absent:
-                report.error = (f"the weights lack {len(absent)} variable{'s' if len(absent) != 1 else ''} of the TF "
-                                f"graph: {', '.join(absent[:8])}{', ...' if len(absent) > 8 else ''}")
-                return report
-            loaded = {name: values[name] for name in plan.tf_variables}
-            try:
-                transfer_lib.assign_values(session, tf_graph.graph, loaded)
-            except (ValueError, tf.errors.InvalidArgumentError) as error:
-                report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
-                return report
-            values = loaded
-        else:
-            values = transfer_lib.values_from_session(session, tf_graph, plan)
-        seconds["weights"] = time.perf_counter() - started
+    with progress.steps(NUMERIC_STEPS, desc="numeric parity") as step:
+        step("weights")
+        _check_inference(tf_graph)
+        if pairs is None:
+            pairs = match(tf_graph.records, mx_graph.records)
+        seconds: dict[str, float] = {}
         started = time.perf_counter()
-        if mx_params is None:
-            arg_params, aux_params, report.transfer = transfer_lib.transfer(
-                plan, values, strict=False, allow_missing=allow_missing, allow_unexpected=allow_unexpected)
-            if not report.transfer.ok:
-                report.error = "the weight transfer is incomplete:\n" + report.transfer.text()
-                return report
+        plan = transfer_lib.plan_transfer(tf_graph, mx_graph, pairs)
+        if weights is not None:
+            values = transfer_lib.CheckpointValues(weights)
+            source = f"checkpoint {values.prefix}"
+        elif tf_values is not None:
+            values, source = tf_values, "given TF values"
+        elif session is not None:
+            values, source = None, "live TF session"
         else:
-            arg_params, aux_params = mx_params
-        seconds["transfer"] = time.perf_counter() - started
-        compared = [pair for pair in pairs if pair.tf is not None and pair.mx is not None
-                    and pair.tf.name in tf_graph.tensors and pair.mx.name in mx_graph.outputs]
-        if images is None:
-            images = seeded_input(tf_graph.images.shape.as_list(), seed)
-        started = time.perf_counter()
-        tf_out = run_tf(tf_graph, session, [pair.tf.name for pair in compared], images)
-        seconds["tf_forward"] = time.perf_counter() - started
-    finally:
+            values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
+        report = NumericReport([], rtol, atol, source, seed, atol_range)
+        own_session = session is None
         if own_session:
-            session.close()
-    started = time.perf_counter()
-    data = mx_input if mx_input is not None else layouts.nhwc_to_nchw(images)
-    try:
-        mx_out = run_mx(mx_graph, arg_params, aux_params, [pair.mx.name for pair in compared], data)
-    except ParityError as error:
-        report.error = str(error)
+            session = tf.compat.v1.Session(graph=tf_graph.graph)
+        try:
+            if values is not None:
+                absent = [name for name in plan.tf_variables if name not in values]
+                if absent:
+                    report.error = (f"the weights lack {len(absent)} variable{'s' if len(absent) != 1 else ''} of the TF "
+                                    f"graph: {', '.join(absent[:8])}{', ...' if len(absent) > 8 else ''}")
+                    return report
+                loaded = {name: values[name] for name in plan.tf_variables}
+                try:
+                    transfer_lib.assign_values(session, tf_graph.graph, loaded)
+                except (ValueError, tf.errors.InvalidArgumentError) as error:
+                    report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
+                    return report
+                values = loaded
+            else:
+                values = transfer_lib.values_from_session(session, tf_graph, plan)
+            seconds["weights"] = time.perf_counter() - started
+            step("weight transfer")
+            started = time.perf_counter()
+            if mx_params is None:
+                arg_params, aux_params, report.transfer = transfer_lib.transfer(
+                    plan, values, strict=False, allow_missing=allow_missing, allow_unexpected=allow_unexpected)
+                if not report.transfer.ok:
+                    report.error = "the weight transfer is incomplete:\n" + report.transfer.text()
+                    return report
+            else:
+                arg_params, aux_params = mx_params
+            seconds["transfer"] = time.perf_counter() - started
+            compared = [pair for pair in pairs if pair.tf is not None and pair.mx is not None
+                        and pair.tf.name in tf_graph.tensors and pair.mx.name in mx_graph.outputs]
+            if images is None:
+                images = seeded_input(tf_graph.images.shape.as_list(), seed)
+            step("TF forward")
+            started = time.perf_counter()
+            tf_out = run_tf(tf_graph, session, [pair.tf.name for pair in compared], images)
+            seconds["tf_forward"] = time.perf_counter() - started
+        finally:
+            if own_session:
+                session.close()
+        step("MXNet forward")
+        started = time.perf_counter()
+        data = mx_input if mx_input is not None else layouts.nhwc_to_nchw(images)
+        try:
+            mx_out = run_mx(mx_graph, arg_params, aux_params, [pair.mx.name for pair in compared], data)
+        except ParityError as error:
+            report.error = str(error)
+            return report
+        seconds["mx_forward"] = time.perf_counter() - started
+        step("compare layers")
+        started = time.perf_counter()
+        tf_records = {record.name: record for record in tf_graph.records}
+        mx_records = {record.name: record for record in mx_graph.records}
+        for pair in progress.bar(compared, desc="compare layers", unit="layer"):
+            tf_value = tf_out[pair.tf.name]
+            tf_flat = transfer_lib.flat_geometry(tf_records, pair.tf, "NHWC")
+            if tf_flat is not None and transfer_lib.flat_geometry(mx_records, pair.mx, "NCHW") is not None:
+                tf_value = layouts.nhwc_flat_to_nchw_flat(tf_value, *tf_flat)  # TF flattens (H,W,C), MXNet (C,H,W)
+            tf_out[pair.tf.name] = tf_value
+            result = compare_arrays(tf_value, mx_out[pair.mx.name], rtol, atol, pair.tf.name, atol_range)
+            report.layers.append(LayerParity(pair.tf.name, pair.mx.name, pair.tf.kind, result))
+            if not result and not report.hint:
+                report.hint = hint(pair, result, tf_out[pair.tf.name], mx_out[pair.mx.name])
+        seconds["compare"] = time.perf_counter() - started
+        report.seconds = seconds
         return report
-    seconds["mx_forward"] = time.perf_counter() - started
-    started = time.perf_counter()
-    tf_records = {record.name: record for record in tf_graph.records}
-    mx_records = {record.name: record for record in mx_graph.records}
-    for pair in compared:
-        tf_value = tf_out[pair.tf.name]
-        tf_flat = transfer_lib.flat_geometry(tf_records, pair.tf, "NHWC")
-        if tf_flat is not None and transfer_lib.flat_geometry(mx_records, pair.mx, "NCHW") is not None:
-            tf_value = layouts.nhwc_flat_to_nchw_flat(tf_value, *tf_flat)  # TF flattens (H,W,C), MXNet (C,H,W)
-        tf_out[pair.tf.name] = tf_value
-        result = compare_arrays(tf_value, mx_out[pair.mx.name], rtol, atol, pair.tf.name, atol_range)
-        report.layers.append(LayerParity(pair.tf.name, pair.mx.name, pair.tf.kind, result))
-        if not result and not report.hint:
-            report.hint = hint(pair, result, tf_out[pair.tf.name], mx_out[pair.mx.name])
-    seconds["compare"] = time.perf_counter() - started
-    report.seconds = seconds
-    return report
 
 
 # ------------------------------------------------------------------ the verifier's pass

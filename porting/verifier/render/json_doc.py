@@ -19,9 +19,17 @@ def row_json(row: LayerDiff, numeric: dict | None = None) -> dict:
     return data
 
 
-def render_json(result, only_problems: bool = False) -> str:
+def render_json(result, only_problems: bool = False, end_points: bool = False) -> str:
     """``{"title", "verdict", "summary", "verdict_line", "rows", "end_points", "cost"}``, then
-    ``"findings"`` when the lint ran and ``"numeric"`` when numeric parity ran."""
+    ``"findings"`` when the lint ran and ``"numeric"`` when numeric parity ran.
+
+    ``end_points``: the coarse view, as in the text and Markdown reports: the end points
+    instead of the per-layer rows and their cost (no ``"rows"``, no ``"cost"``).
+    """
+    if end_points:
+        document = {"title": result.title, "verdict": result.summary()["verdict"], "summary": result.summary(),
+                    "verdict_line": result.verdict_line(), "end_points": result.end_points}
+        return _finish(document, result)
     columns = cost_columns(result)
     numeric = numeric_by_row(result)
     rows = []
@@ -39,6 +47,11 @@ def render_json(result, only_problems: bool = False) -> str:
                          "disagree_rows": [result.rows[i].index for i in columns.disagree],
                          "framework_params": dict(result.framework_params),
                          "line": cost_line(result, columns)}}
+    return _finish(document, result)
+
+
+def _finish(document: dict, result) -> str:
+    """The passes' results after the rows, then the JSON text."""
     if result.lint is not None:
         document["findings"] = [finding.as_dict() for finding in result.lint.findings]
     if result.numeric_report is not None:

@@ -7,13 +7,14 @@ numeric check of parity; ``write_tf_checkpoint`` saves values with TF's own ``Sa
 from __future__ import annotations
 
 import os
+import shutil
 import zlib
 from collections.abc import Mapping as MappingABC
 from pathlib import Path
 
 import numpy as np
 
-from porting import compat
+from porting import compat, util
 from porting.core.records import Kind
 from porting.verifier.weights.mapping import SOURCE_VARIABLE, TransferPlan, WeightTransferError, to_shape
 
@@ -181,6 +182,20 @@ def write_tf_checkpoint(tf_graph, values: MappingABC, path: str | os.PathLike) -
     with graph.as_default():
         saver = tf.compat.v1.train.Saver({name: by_name[name] for name in values}, write_version=2,
                                          save_relative_paths=True)
-    with tf.compat.v1.Session(graph=graph) as session:
-        assign_values(session, graph, values)
-        return saver.save(session, str(path), write_meta_graph=False)
+    # Saved into a temporary folder beside the target, then renamed into place (data files,
+    # then the index, then the 'checkpoint' state file): an interrupted or failed write
+    # leaves the old checkpoint or the new one, never an index without its data.
+    staging = util.temp_path(path.parent / f"{path.name}.staging")
+    try:
+        staging.mkdir()
+        with tf.compat.v1.Session(graph=graph) as session:
+            assign_values(session, graph, values)
+            saver.save(session, str(staging / path.name), write_meta_graph=False)
+        written = sorted(staging.iterdir(), key=lambda item: (item.name == "checkpoint",
+                                                             item.name.endswith(".index")))
+        for item in written:
+            os.replace(item, path.parent / item.name)
+        util.fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(path)
