@@ -15,7 +15,7 @@
 6. Numeric parity of every paired layer, MXNet running the translator's parameters
    (``porting.verifier.parity``).
 7. Write ``PREFIX-symbol.json``, ``PREFIX-0000.params``, ``PREFIX-report.md`` and
-   ``PREFIX-report.json`` (each atomically).
+   ``PREFIX-report.json`` (together: all four or none, each renamed into place complete).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from tabulate import tabulate
 
 from porting import compat, progress
 from porting.autoport.errors import CheckpointError
+from porting.autoport.files import output_paths
 from porting.core import layouts, memory
 from porting.verifier import parity
 from porting.frameworks import tf_graph_facts, tf_reader
@@ -38,8 +39,9 @@ from porting.verifier import weights as weights_lib
 from porting.autoport.hints import training_graph, training_hints
 from porting.autoport.translate import Translation, variable_name, translate_graph
 from porting.core.graph_walk import collapse_scope
-from porting.util import atomic_write_text, atomic_write_via
+from porting.util import atomic_write_text
 from porting.verifier import arguments
+from porting.verifier.conversion import write_together
 
 tf = compat.import_tf()
 mx = compat.import_mx()
@@ -435,27 +437,30 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
 
 # ------------------------------------------------------------------ files
 
-def _write_params(path: Path, arg_params: dict, aux_params: dict) -> None:
-    """MXNet's ``arg:``/``aux:`` parameter file, written atomically (mode 0644 like the others)."""
+def _save_params(arg_params: dict, aux_params: dict):
+    """A writer of MXNet's ``arg:``/``aux:`` parameter file (for ``write_together``)."""
     blob = {f"arg:{name}": mx.nd.array(value) for name, value in arg_params.items()}
     blob.update({f"aux:{name}": mx.nd.array(value) for name, value in aux_params.items()})
-    atomic_write_via(path, lambda tmp: mx.nd.save(tmp, blob), parents=True)
+    return lambda tmp: mx.nd.save(tmp, blob)
 
 
-def output_paths(prefix: str | os.PathLike) -> dict[str, Path]:
-    prefix = str(prefix)
-    return {"symbol": Path(f"{prefix}-symbol.json"), "params": Path(f"{prefix}-0000.params"),
-            "report_md": Path(f"{prefix}-report.md"), "report_json": Path(f"{prefix}-report.json")}
+def _text(text: str):
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    return write
 
 
 def write_outputs(outcome: AutoportResult, prefix: str | os.PathLike) -> dict[str, Path]:
-    """Write the symbol, the parameters and both reports, each atomically."""
+    """Write the symbol, the parameters and both reports, together (``conversion.write_together``)."""
     paths = output_paths(prefix)
     outcome.files = {key: str(path) for key, path in paths.items()}
-    atomic_write_text(paths["symbol"], outcome.translation.symbol.tojson(), parents=True)
-    _write_params(paths["params"], outcome.arg_params, outcome.aux_params)
-    atomic_write_text(paths["report_md"], outcome.markdown(), parents=True)
-    atomic_write_text(paths["report_json"], outcome.json(), parents=True)
+    # All four appear together (mode 0644, params too), or none of them does.
+    write_together([(paths["params"], _save_params(outcome.arg_params, outcome.aux_params)),
+                    (paths["symbol"], _text(outcome.translation.symbol.tojson())),
+                    (paths["report_md"], _text(outcome.markdown())),
+                    (paths["report_json"], _text(outcome.json()))])
     return paths
 
 

@@ -73,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{net.skip or net.note}")
         return EXIT_OK
     return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,
-                      interrupted="no output file was written; run the same command again")
+                      interrupted="run the same command again")
 
 
 def _validate(args):
     """Every argument check that needs no framework; returns (zoo entry or None, size, classes, rtol, atol)."""
     from porting.autoport import zoo
-    from porting.autoport.pipeline import output_paths
+    from porting.autoport.files import output_paths
 
     if not (args.slim_net or args.tf):
         raise UsageError("give --slim-net NAME or --tf FILE:FUNCTION (see --list-nets)")

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec.name:32s} {spec.size[0]}x{spec.size[1]}  {spec.description}")
         return util.EXIT_OK
     return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,
-                      interrupted="nothing was written; run the same command again")
+                      interrupted="run the same command again")
 
 
 def _main(args) -> int:

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args is None:
         return util.EXIT_USAGE
     return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,
-                      interrupted="no converted file was written; run the same command again")
+                      interrupted="run the same command again")
 
 
 def _main(args) -> int:

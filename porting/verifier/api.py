@@ -137,7 +137,9 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
 
     Args:
         model: a registered pair (``porting.frameworks.models.MODELS``); its sides are
-            replaced by ``tf`` / ``mx`` when those are given.
+            replaced by ``tf`` / ``mx`` when those are given. Without a model both sides
+            are needed (``tf`` or ``tf_graph``, and ``mx``); with no side and no model, the
+            pair is Inception-ResNet-v2.
         tf: ``fn(images, num_classes) -> (logits, end_points)`` or 'file.py:function'.
         mx: ``fn(num_classes) -> Symbol`` or 'file.py:function'.
         size: int, (H, W) or 'HxW'; classes, batch: as fed to both builders.

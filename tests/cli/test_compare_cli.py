@@ -347,3 +347,34 @@ def test_module_entry_point_usage_error():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "Available:" in done.stderr
+
+
+# ------------------------------------------------------------------ --debug and progress
+
+
+def test_debug_shows_the_traceback(builders, capsys):
+    code, _, err = run(tiny(builders, tf="raises") + ["--debug"], capsys)
+    assert code == 2
+    assert "Traceback" in err and "ValueError: boom in the TF builder" in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: the TF builder raised ValueError: boom in the TF builder"]
+
+
+def test_progress_steps_on_a_terminal_and_off_with_no_progress(builders, capsys):
+    """Bars name the step being run (as on a terminal); --no-progress and a non-terminal stderr show none."""
+    from porting import progress
+
+    try:
+        progress.configure(True)
+        code, out, err = run(tiny(builders, "build", "build", "--numeric"), capsys)
+        assert code == 0
+        for step in ("compare", "build TF graph", "read MXNet symbol", "numeric parity", "compare layers"):
+            assert step in err, step
+        assert out.strip().splitlines()[-1].startswith("PASSED")  # the report itself has no bar in it
+        progress.configure(True)
+        code, _, err = run(tiny(builders, "build", "build", "--no-progress"), capsys)
+        assert code == 0 and err == ""
+    finally:
+        progress.configure(None)
+    code, _, err = run(tiny(builders), capsys)  # pytest's stderr is no terminal
+    assert code == 0 and err == ""

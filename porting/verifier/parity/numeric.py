@@ -237,8 +237,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             if values is not None:
                 absent = [name for name in plan.tf_variables if name not in values]
                 if absent:
-                    report.error = (f"the weights lack {len(absent)} variable{'s' if len(absent) != 1 else ''} of the TF "
-                                    f"graph: {', '.join(absent[:8])}{', ...' if len(absent) > 8 else ''}")
+                    plural = "s" if len(absent) != 1 else ""
+                    report.error = (f"the weights lack {len(absent)} variable{plural} of the TF graph: "
+                                    f"{', '.join(absent[:8])}{', ...' if len(absent) > 8 else ''}")
                     return report
                 loaded = {name: values[name] for name in plan.tf_variables}
                 try:
