@@ -106,6 +106,35 @@ def atomic_write_text(path: Path | str, text: str, durable: bool = True, parents
     atomic_write_bytes(path, text.encode("utf-8"), durable, parents)
 
 
+def write_together(files) -> None:
+    """Write several files so that they appear together: each to a temporary name, then all renamed.
+
+    ``files``: ``(path, write)`` pairs, ``write(temporary_path)`` as for
+    :func:`atomic_write_via`; parents are created, files get mode 0644 and are fsynced.
+    A failure or an interrupt while writing leaves none of the new files (and no
+    temporary one); the renames at the end are quick and in the given order.
+    """
+    staged = []
+    try:
+        for path, write in files:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_path(path)
+            staged.append((tmp, path))
+            write(str(tmp))
+            os.chmod(tmp, 0o644)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+    for folder in {path.parent for _, path in staged}:
+        fsync_dir(folder)
+
+
 def remove_stale_temps(directory: Path | str) -> list[Path]:
     """Delete the temporary files killed runs left in ``directory`` (never a committed file)."""
     directory = Path(directory)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from porting import compat, progress
+from porting import compat, progress, util
 from porting.autoport.errors import CheckpointError
 from porting.autoport.files import output_paths
 from porting.core import layouts, memory
@@ -41,7 +41,6 @@ from porting.autoport.translate import Translation, variable_name, translate_gra
 from porting.core.graph_walk import collapse_scope
 from porting.util import atomic_write_text
 from porting.verifier import arguments
-from porting.verifier.conversion import write_together
 
 tf = compat.import_tf()
 mx = compat.import_mx()
@@ -438,7 +437,7 @@ def autoport(builder, *, size: tuple[int, int], classes: int, name: str | None =
 # ------------------------------------------------------------------ files
 
 def _save_params(arg_params: dict, aux_params: dict):
-    """A writer of MXNet's ``arg:``/``aux:`` parameter file (for ``write_together``)."""
+    """A writer of MXNet's ``arg:``/``aux:`` parameter file (for ``util.write_together``)."""
     blob = {f"arg:{name}": mx.nd.array(value) for name, value in arg_params.items()}
     blob.update({f"aux:{name}": mx.nd.array(value) for name, value in aux_params.items()})
     return lambda tmp: mx.nd.save(tmp, blob)
@@ -453,11 +452,11 @@ def _text(text: str):
 
 
 def write_outputs(outcome: AutoportResult, prefix: str | os.PathLike) -> dict[str, Path]:
-    """Write the symbol, the parameters and both reports, together (``conversion.write_together``)."""
+    """Write the symbol, the parameters and both reports, together (``util.write_together``)."""
     paths = output_paths(prefix)
     outcome.files = {key: str(path) for key, path in paths.items()}
     # All four appear together (mode 0644, params too), or none of them does.
-    write_together([(paths["params"], _save_params(outcome.arg_params, outcome.aux_params)),
+    util.write_together([(paths["params"], _save_params(outcome.arg_params, outcome.aux_params)),
                     (paths["symbol"], _text(outcome.translation.symbol.tojson())),
                     (paths["report_md"], _text(outcome.markdown())),
                     (paths["report_json"], _text(outcome.json()))])

@@ -19,7 +19,6 @@ from porting import compat  # noqa: F401  (shims before any framework import)
 from porting import util
 from porting.autoport.errors import CheckpointError
 from porting.cli import common
-from porting.cli.compare import parse_args
 from porting.frameworks.errors import BuilderError, SymbolError
 from porting.util import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from porting.verifier import arguments
@@ -57,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(_parser(), argv)
+    args = common.parse_args(_parser(), argv)
     if args is None:
         return EXIT_USAGE
     if args.list_ops:

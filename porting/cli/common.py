@@ -40,6 +40,31 @@ def add_common_arguments(parser: argparse.ArgumentParser, progress_flag: bool = 
                             help="no progress bars (they are also off when stderr is not a terminal)")
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """``parser.parse_args(argv)``, or None after one ``error:`` line for a bad command line.
+
+    argparse would print its usage text, then ``prog: error: ...``, and exit; every command
+    of this package prints one ``error:`` line and returns ``EXIT_USAGE`` instead (a bad
+    choice reads like the other argument errors: "--format must be one of ...").
+    """
+
+    def refuse(message: str):
+        raise argparse.ArgumentError(None, message)
+
+    parser.exit_on_error = False
+    parser.error = refuse
+    try:
+        return parser.parse_args(argv)
+    except argparse.ArgumentError as err:
+        action = next((a for a in parser._actions if err.argument_name in a.option_strings), None)
+        if action is not None and action.choices is not None and err.message.startswith("invalid choice"):
+            given = err.message.split(": ", 1)[1].split(" (choose from", 1)[0]
+            error(f"{err.argument_name} must be one of {', '.join(map(str, action.choices))}, got {given}")
+        else:
+            error(f"{err} (see --help)")
+        return None
+
+
 def debugging(args=None) -> bool:
     """Whether ``--debug`` was given or ``PORTING_DEBUG`` is set."""
     return bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
@@ -84,6 +109,15 @@ def run(body: Callable[[], int], args=None, *, errors: tuple[type[BaseException]
     debug = debugging(args)
     if getattr(args, "no_progress", False):
         progress.configure(False)
+    try:
+        return _run_body(body, debug, errors, interrupted)
+    finally:
+        if getattr(args, "no_progress", False):
+            progress.configure(None)  # in-process callers (tests, notebooks) get the default back
+
+
+def _run_body(body: Callable[[], int], debug: bool, errors: tuple[type[BaseException], ...],
+              interrupted: str) -> int:
     try:
         return body()
     except KeyboardInterrupt:

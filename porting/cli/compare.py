@@ -24,33 +24,6 @@ from porting.verifier.parity.numeric import ParityError
 INPUT_ERRORS = (BuilderError, SymbolError, ParityError)
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None):
-    """``parser.parse_args(argv)``, or None after one ``error:`` line for a bad command line.
-
-    argparse would print its usage text, then ``prog: error: ...``, and exit; every command
-    of this package prints one ``error:`` line and returns ``EXIT_USAGE`` instead (a bad
-    choice reads like the other argument errors: "--format must be one of ...").
-    (``convert`` and ``autoport`` parse with it too.)
-    """
-
-    def refuse(message: str):
-        raise argparse.ArgumentError(None, message)
-
-    parser.exit_on_error = False
-    parser.error = refuse
-    try:
-        return parser.parse_args(argv)
-    except argparse.ArgumentError as error:
-        action = next((a for a in parser._actions if error.argument_name in a.option_strings), None)
-        if action is not None and action.choices is not None and error.message.startswith("invalid choice"):
-            given = error.message.split(": ", 1)[1].split(" (choose from", 1)[0]
-            common.error(f"{error.argument_name} must be one of {', '.join(map(str, action.choices))}, "
-                         f"got {given}")
-        else:
-            common.error(f"{error} (see --help)")
-        return None
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m porting.compare",
@@ -106,7 +79,7 @@ def _validate(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(_parser(), argv)
+    args = common.parse_args(_parser(), argv)
     if args is None:
         return util.EXIT_USAGE
     if args.list:

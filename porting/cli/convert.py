@@ -26,7 +26,6 @@ from pathlib import Path
 from porting import compat  # noqa: F401  (shims before any framework import)
 from porting import util
 from porting.cli import common
-from porting.cli.compare import parse_args
 from porting.frameworks.errors import BuilderError, SymbolError
 from porting.frameworks.models import UsageError, available
 from porting.verifier import arguments
@@ -110,7 +109,7 @@ def _validate(args) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(_parser(), argv)
+    args = common.parse_args(_parser(), argv)
     if args is None:
         return util.EXIT_USAGE
     return common.run(lambda: _main(args), args, errors=INPUT_ERRORS,

@@ -8,7 +8,6 @@ line is ``porting.cli.convert`` (``python -m porting.convert``).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from porting import compat  # noqa: F401  (shims before any framework import)
@@ -48,7 +47,7 @@ def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | N
     """Convert a TF checkpoint into ``<out>-symbol.json`` and ``<out>-<epoch>.params``.
 
     Both files are written to temporary names and renamed into place once both are
-    complete (:func:`write_together`), so an interrupted or failed conversion leaves no
+    complete (``util.write_together``), so an interrupted or failed conversion leaves no
     file that claims it.
 
     Returns:
@@ -81,38 +80,9 @@ def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | N
         blob = {f"arg:{name}": mxnet.nd.array(value) for name, value in arg_params.items()}
         blob.update({f"aux:{name}": mxnet.nd.array(value) for name, value in aux_params.items()})
         # The files of mx.model.save_checkpoint, both or neither.
-        write_together([(params_file, lambda tmp: mxnet.nd.save(tmp, blob)),
+        util.write_together([(params_file, lambda tmp: mxnet.nd.save(tmp, blob)),
                         (symbol_file, lambda tmp: mx_graph.symbol.save(tmp, remove_amp_cast=True))])
     return report
-
-
-def write_together(files) -> None:
-    """Write several files so that they appear together: each to a temporary name, then all renamed.
-
-    ``files``: ``(path, write)`` pairs, ``write(temporary_path)`` as for
-    ``util.atomic_write_via``; parents are created, files get mode 0644 and are fsynced.
-    A failure or an interrupt while writing leaves none of the new files (and no
-    temporary one); the renames at the end are quick and in the given order.
-    """
-    staged = []
-    try:
-        for path, write in files:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = util.temp_path(path)
-            staged.append((tmp, path))
-            write(str(tmp))
-            os.chmod(tmp, 0o644)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in staged:
-            if tmp.exists():
-                tmp.unlink()
-    for folder in {path.parent for _, path in staged}:
-        util.fsync_dir(folder)
 
 
 def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | None = None, tf: str | None = None,
