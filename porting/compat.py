@@ -110,8 +110,8 @@ def _filter_main() -> None:  # pragma: no cover (runs in the filter process, ``p
     end of the line); a partial line goes out after 50 ms without more data (2 s when it
     may be the start of a log line that MXNet writes piece by piece). Ends at end of file:
     when every writer (the parent, and children it started meanwhile) has closed the pipe,
-    so what a crashing parent wrote last still arrives. Ctrl-C reaches the whole process
-    group: it is ignored here, the filter ends when its writers do.
+    so what a crashing parent wrote last still arrives. It runs in its own session, so
+    Ctrl-C (sent to the terminal's process group) reaches the parent, never the filter.
     """
     import os
     import re
@@ -120,7 +120,6 @@ def _filter_main() -> None:  # pragma: no cover (runs in the filter process, ``p
     import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     noise = re.compile(b"|".join(b"(?:" + pattern.encode() + b")" for pattern in sys.argv[1:]))
     log_start = re.compile(rb"\[\d\d:\d\d:\d\d\] |[IWEF]\d{4} |WARNING: All log")
 
@@ -208,7 +207,8 @@ def _open_window():
         try:
             process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _filter_program,
                                         *(pattern for pattern, _ in NOISE_PATTERNS)],
-                                       stdin=read_end, stdout=real_fd, stderr=real_fd, close_fds=True)
+                                       stdin=read_end, stdout=real_fd, stderr=real_fd, close_fds=True,
+                                       start_new_session=True)
         except BaseException:
             os.close(write_end)
             raise
