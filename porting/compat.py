@@ -24,7 +24,7 @@ Shims (see ../shared/PITFALLS.md #15 and #16):
     notes), and MXNet logs "MXNET_SUBGRAPH_BACKEND=NONE is detected" at every bind under
     ``no_subgraph_fusion()`` and an MKLDNN pooling note at the first training forward.
     Upstream cannot be changed, so while a framework loads (``import_tf/_slim/_mx``), in
-    ``no_subgraph_fusion()`` and around training, fd 2 is a pipe read by a small filter
+    ``no_subgraph_fusion()`` and around the training epochs, fd 2 is a pipe read by a small filter
     process that drops the lines of :data:`NOISE_PATTERNS` and passes every other byte
     through unchanged (a C++ error, a crash's message, a Python traceback), promptly:
     complete lines at once, a partial line (a progress bar) after 50 ms of quiet. The
@@ -89,6 +89,9 @@ NOISE_PATTERNS: tuple[tuple[str, str], ...] = (
      "TF's first device lookup on a machine without a CUDA driver or GPU (import_tf does it)"),
     (_ABSL + r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU instructions",
      "TF import with TF_CPP_MIN_LOG_LEVEL=0 or 1: a note about CPU instructions"),
+    (r"To enable the following instructions: [\w, ]+ in other operations, rebuild TensorFlow with the "
+     r"appropriate compiler flags\.",
+     "the second line of that note"),
     (_DMLC + r"graph_executor\.cc:\d+: MXNET_SUBGRAPH_BACKEND=NONE is detected, subgraph backend is not in use",
      "MXNet, every executor bound under no_subgraph_fusion()"),
     (_DMLC + r"mkldnn_pooling\.cc:\d+: MKLDNN Pooling: training with prop_kind is forward_scoring",
@@ -170,8 +173,9 @@ class _StderrStandIn(io.TextIOWrapper):
 
     def __init__(self, like, terminal: bool):
         super().__init__(io.FileIO(2, "w", closefd=False), encoding=getattr(like, "encoding", None) or "utf-8",
-                         errors=getattr(like, "errors", None) or "backslashreplace", line_buffering=True,
-                         write_through=True)
+                         errors=getattr(like, "errors", None) or "backslashreplace",
+                         line_buffering=getattr(like, "line_buffering", True),
+                         write_through=getattr(like, "write_through", True))
         self._terminal = terminal
 
     def isatty(self) -> bool:
@@ -251,12 +255,14 @@ def quiet_native_stderr():
     global _quiet_depth, _quiet_window
     with _quiet_lock:
         _quiet_depth += 1
-        if (_quiet_depth == 1 and sys.executable
-                and os.environ.get(NATIVE_LOGS_ENV, "") in ("", "0")):
+        if _quiet_depth == 1 and sys.executable and os.environ.get(NATIVE_LOGS_ENV, "") in ("", "0"):
             try:
                 _quiet_window = _open_window()
-            except (OSError, ValueError, subprocess.SubprocessError):
-                _quiet_window = None  # no filter: the lines show, nothing else changes
+            except Exception:  # noqa: BLE001  (no filter: the lines show, nothing else changes)
+                _quiet_window = None
+            except BaseException:  # Ctrl-C while it starts: no window, and the count stays right
+                _quiet_depth -= 1
+                raise
     try:
         yield
     finally:

@@ -36,6 +36,8 @@ NOISE_SAMPLES = [
     "Failed call to cuInit: UNKNOWN ERROR (303)",
     "I0000 00:00:1795966329.181622   26071 cpu_feature_guard.cc:210] This TensorFlow binary is optimized to use "
     "available CPU instructions in performance-critical operations.",
+    "To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 AVX_VNNI FMA, in other operations, "
+    "rebuild TensorFlow with the appropriate compiler flags.",
     "[15:32:07] ../src/executor/graph_executor.cc:60: MXNET_SUBGRAPH_BACKEND=NONE is detected, subgraph backend "
     "is not in use",
     "[15:29:46] ../src/operator/nn/mkldnn/mkldnn_pooling.cc:58: MKLDNN Pooling: training with prop_kind is "
@@ -177,13 +179,16 @@ def _fd2_identity() -> tuple[int, int]:
 
 
 def test_fd2_and_sys_stderr_are_restored_after_an_exception():
-    before, stream = _fd2_identity(), sys.stderr
+    before, stream, fds = _fd2_identity(), sys.stderr, set(os.listdir("/proc/self/fd"))
     with pytest.raises(RuntimeError, match="builder failed"):
         with compat.quiet_native_stderr():
             assert _fd2_identity() != before  # a pipe to the filter
+            filter_process = compat._quiet_window[0]
             raise RuntimeError("builder failed")
     assert _fd2_identity() == before and sys.stderr is stream
     assert compat._quiet_window is None and compat._quiet_depth == 0
+    assert filter_process.returncode == 0  # it read to the end and exited
+    assert set(os.listdir("/proc/self/fd")) == fds  # no descriptor left behind
 
 
 def test_nested_windows_share_one_filter_and_the_outer_one_restores():
@@ -229,3 +234,18 @@ def test_infer_shape_error_keeps_stdout_clean_and_keeps_the_arguments(capsys):
     assert mx.sym.Symbol.infer_shape.__name__ == "infer_shape" and mx.sym.Symbol.infer_shape._porting_quiet
     assert mx.sym.Symbol.infer_type._porting_quiet
     assert net.infer_type(data="float32")[1] == [numpy.float32]
+
+
+def test_a_filter_that_cannot_start_leaves_stderr_alone(monkeypatch):
+    def no_process(*args, **kwargs):
+        raise OSError(11, "Resource temporarily unavailable")  # fork failed: too many processes
+
+    monkeypatch.setattr(compat.subprocess, "Popen", no_process)
+    before, stream = _fd2_identity(), sys.stderr
+    with compat.quiet_native_stderr():
+        assert _fd2_identity() == before and sys.stderr is stream
+    assert compat._quiet_depth == 0 and compat._quiet_window is None
+    fds = set(os.listdir("/proc/self/fd"))  # and no descriptor leaks (the dup of fd 2, the pipe)
+    with compat.quiet_native_stderr():
+        pass
+    assert set(os.listdir("/proc/self/fd")) == fds
