@@ -10,8 +10,11 @@ deployed symbol's outputs.
     python bench/autoport_zoo.py --nets vgg_a,overfeat --test-size
     python bench/autoport_zoo.py --markdown            # also print the README table
 
-Writes ``reports/bench/autoport_zoo.json`` (atomically). Timings are wall-clock seconds on
-whatever machine runs it; the JSON records the host's CPU count.
+Writes ``reports/bench/autoport_zoo.json`` (atomically) for the full table (every network, default
+sizes, training hints); a partial run (``--nets``, ``--test-size``, ``--no-training-hints``) writes
+to a temporary folder unless ``--out`` is given, so it never replaces the committed table.
+Timings are wall-clock seconds on whatever machine runs it; the JSON records the host's CPU
+count. A network whose process fails gets its own error line in its row.
 """
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_OUT = ROOT / "reports" / "bench" / "autoport_zoo.json"
+from bench.common import UsageError, child_failure, out_help, report_path  # noqa: E402
+
+NAME = "autoport_zoo"
 VERIFY_STEPS = ("verify_shapes", "verify_training", "weights", "verify_numeric", "verify_deployed")
 
 
@@ -74,8 +79,8 @@ def _child(name: str, test_size: bool, hints: bool, timeout: float) -> dict:
         return {"network": name, "status": "timeout", "total_s": round(time.perf_counter() - started, 1)}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        return {"network": name, "status": "error", "error": "\n".join(tail)}
+        return {"network": name, "status": "error",
+                "error": child_failure(f"autoport {name}", done.returncode, done.stderr, done.stdout)}
     return json.loads(lines[-1])
 
 
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nets", help="comma-separated zoo names (default: all)")
     parser.add_argument("--test-size", action="store_true", help="use each network's smaller test size")
     parser.add_argument("--no-training-hints", action="store_true", help="skip the training-mode graph and check")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(ROOT)})")
+    parser.add_argument("--out", help=out_help(NAME, "--nets, --test-size or --no-training-hints"))
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per network (default 1800)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # worker mode: one network, one JSON line
@@ -123,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown network(s) {', '.join(unknown)}. Available: {zoo.available()}", file=sys.stderr)
         return 2
+    try:
+        out = report_path(args.out, NAME, smoke=bool(args.nets or args.test_size or not hints))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     rows = []
     for name in names:
         row = _child(name, args.test_size, hints, args.timeout)
@@ -132,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
 
     data = {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
             "sizes": "test" if args.test_size else "default", "training_hints": hints, "rows": rows}
-    atomic_write_text(args.out, json.dumps(data, indent=2) + "\n", parents=True)
+    atomic_write_text(out, json.dumps(data, indent=2) + "\n", parents=True)
     table = markdown(rows)
     if args.markdown:
         print(table)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0 if all(row["status"] == "passed" for row in rows) else 1
 
 

@@ -21,7 +21,9 @@ Usage::
 
     .venv/bin/python bench/compare_cost.py [--model inception_resnet_v2] [--repeats 3]
 
-Writes ``reports/bench/compare_cost.json`` (atomically) and prints a table.
+Writes ``reports/bench/compare_cost.json`` (atomically; for another ``--model``, a temporary
+folder unless ``--out`` is given, so the committed report stays) and prints a table.
+A child that fails is reported with its own error line.
 """
 from __future__ import annotations
 
@@ -38,10 +40,12 @@ sys.path.insert(0, str(ROOT))
 
 from tabulate import tabulate  # noqa: E402
 
-from bench.common import run_python, tagged_json  # noqa: E402
+from bench.common import (ChildFailed, UsageError, out_help, report_path, run_python,  # noqa: E402
+                          tagged_json)
 from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
-DEFAULT_OUT = ROOT / "reports" / "bench" / "compare_cost.json"
+NAME = "compare_cost"
+DEFAULT_MODEL = "inception_resnet_v2"
 TARGET_PERCENT = 20.0
 
 _FLOOR = r"""
@@ -160,15 +164,25 @@ def render(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="inception_resnet_v2", help="registered pair (default: the full network)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="registered pair (default: the full network)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each kind, alternating (default 3)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(ROOT)})")
+    parser.add_argument("--out", help=out_help(NAME, "another --model"))
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    result = measure(args.model, args.repeats)
+    try:
+        out = report_path(args.out, NAME, smoke=args.model != DEFAULT_MODEL)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        result = measure(args.model, args.repeats)
+    except ChildFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(render(result))
-    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n", parents=True)
+    atomic_write_text(out, json.dumps(result, indent=1) + "\n", parents=True)
+    print(f"wrote {out}")
     return 0 if result["within_target"] else 1
 
 

@@ -19,7 +19,9 @@ rows give all convolutions, everything else, and the untraced forward time.
     .venv/bin/python bench/layer_times.py                 # full network, 299x299, batch 8
     .venv/bin/python bench/layer_times.py --quick         # smoke test (tests/test_bench_layer_times.py)
 
-Writes ``reports/bench/layer_times.json`` (atomically) and prints the table.
+Writes ``reports/bench/layer_times.json`` (atomically; ``--quick`` writes to a temporary folder
+unless ``--out`` is given) and prints the table. A child that fails is reported with its own
+error line.
 """
 from __future__ import annotations
 
@@ -36,10 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import UsageError, parse_repeats, settle  # noqa: E402
+from bench.common import (ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
+                          report_path, settle)
 from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
-DEFAULT_OUT = ROOT / "reports" / "bench" / "layer_times.json"
+NAME = "layer_times"
 RESULT_PREFIX = "RESULT "
 NUM_CLASSES = 1001
 NAMED_REPEATS = {"full": (10, 20, 9), "reduced": (1, 1, 1)}
@@ -203,8 +206,8 @@ def run_child(framework: str, args) -> tuple[dict, list[str]]:
     lines = done.stdout.splitlines()
     results = [line for line in lines if line.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not results:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"the {framework} process failed (exit {done.returncode}): {tail[0]}")
+        raise ChildFailed(child_failure(f"the {framework} process", done.returncode, done.stderr,
+                                        "\n".join(line for line in lines if not line.startswith("dnnl_verbose"))))
     return json.loads(results[-1][len(RESULT_PREFIX):]), lines
 
 
@@ -295,7 +298,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=15, help="conv shapes listed (default 15)")
     p.add_argument("--quick", action="store_true", help="smoke test: reduced net, 107x107, batch 2")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per framework process (default 900)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON report (default reports/bench/layer_times.json)")
+    p.add_argument("--out", help=out_help(NAME))
     p.add_argument("--child", choices=("mxnet", "tensorflow"), help=argparse.SUPPRESS)
     return p
 
@@ -305,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.repeats = parse_repeats(args.repeats, NAMED_REPEATS)
         settle(args, QUICK, ("size", "batch", "steps", "top"))
+        out = report_path(args.out, NAME, args.quick) if not args.child else None
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -323,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
               **join(mx_result, mx_lines, tf_result)}
     report["table"] = render(report, args.top)
     sys.stdout.write(report["table"])
-    atomic_write_text(Path(args.out), json.dumps(report, indent=1) + "\n", parents=True)
-    print(f"wrote {args.out}")
+    atomic_write_text(out, json.dumps(report, indent=1) + "\n", parents=True)
+    print(f"wrote {out}")
     return 0
 
 

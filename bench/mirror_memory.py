@@ -5,7 +5,9 @@ MXNet reads the variable when the executor is bound): bind Inception-ResNet-v2 f
 training at a fixed batch, run warm-up steps, then time ``forward_backward + update``.
 The parent samples the child's RSS with psutil; the child also reports its own
 ``ru_maxrss`` (the kernel's exact peak). Prints a table with the on/off ratios and
-writes ``reports/bench/mirror_memory.json`` (atomically).
+writes ``reports/bench/mirror_memory.json`` (atomically; ``--quick`` writes to a temporary
+folder instead, see ``bench.common.report_path``). A child that fails is reported with its
+own error line.
 
     .venv/bin/python bench/mirror_memory.py                      # small net (2,2,2), 75x75, batch 16
     .venv/bin/python bench/mirror_memory.py --batch 32 --size 149 --steps 5
@@ -24,15 +26,17 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # porting (no framework is imported by the parent)
-from bench.common import UsageError, parse_repeats, settle  # noqa: E402
+from bench.common import (ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
+                          report_path, settle)
 from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
-DEFAULT_OUT = REPO / "reports" / "bench" / "mirror_memory.json"
+NAME = "mirror_memory"
 #: The presets of mx_impl.inception_resnet_v2.REPEAT_PRESETS (not imported: the parent loads no framework).
 NAMED_REPEATS = {"full": (10, 20, 9), "reduced": (1, 1, 1), "small": (2, 2, 2)}
 #: --quick: one block of each kind, the smallest aligned input, a tiny batch, one timed step.
@@ -93,18 +97,25 @@ def measure(args, mirror: bool) -> dict:
         cmd += ["--gpus", args.gpus]
     if mirror:
         cmd.append("--mirror")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
-    watched = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.Error:
-            break
-        time.sleep(0.01)
-    out = proc.stdout.read().decode().strip().splitlines()
+    # stderr to a file, not a pipe: the parent polls RSS and reads nothing until the child ends.
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, cwd=REPO)
+        watched = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                peak = max(peak, watched.memory_info().rss)
+            except psutil.Error:
+                break
+            time.sleep(0.01)
+        stdout = proc.stdout.read().decode(errors="replace")
+        proc.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    out = stdout.strip().splitlines()
     if proc.returncode != 0 or not out:
-        raise SystemExit(f"child failed (exit {proc.returncode}): {' '.join(cmd)}")
+        raise ChildFailed(child_failure(f"the MXNET_BACKWARD_DO_MIRROR={int(mirror)} child", proc.returncode,
+                                        stderr, stdout))
     result = json.loads(out[-1])
     result["sampled_peak_rss_mib"] = peak / 2**20
     return result
@@ -146,20 +157,25 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--gpus", help="GPU numbers as for porting.train (default: CPU); adds GPU memory in use")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny input and batch, one timed step")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON report (default reports/bench/mirror_memory.json)")
+    p.add_argument("--out", help=out_help(NAME))
     p.add_argument("--mirror", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
         args.repeats = parse_repeats(args.repeats, NAMED_REPEATS)
         settle(args, QUICK, ("batch", "size", "steps"))
+        out = report_path(args.out, NAME, args.quick) if not args.child else None
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.child:
         child(args)
         return 0
-    runs = {"off": measure(args, False), "on": measure(args, True)}
+    try:
+        runs = {"off": measure(args, False), "on": measure(args, True)}
+    except ChildFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     report = {
         "format": "porting-bench-mirror-memory/1",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -174,8 +190,8 @@ def main(argv=None) -> int:
     }
     report["table"] = render(report)
     sys.stdout.write(report["table"])
-    atomic_write_text(Path(args.out), json.dumps(report, indent=2) + "\n", parents=True)
-    print(f"wrote {args.out}")
+    atomic_write_text(out, json.dumps(report, indent=2) + "\n", parents=True)
+    print(f"wrote {out}")
     return 0
 
 

@@ -33,7 +33,9 @@ MXNet with the library's defaults instead, and ``--mx-baseline`` runs both in ev
 round (before/after under the same load). TF runs with its defaults (``--tf-threads
 INTRA,INTER`` sets its thread pools).
 
-Writes ``reports/bench/train_throughput.json`` (``--out``), atomically.
+Writes ``reports/bench/train_throughput.json`` (``--out``), atomically; ``--quick`` writes to a
+temporary folder unless ``--out`` is given, so a smoke run never replaces the committed
+full-run report. A child that fails is reported with its own error line.
 """
 from __future__ import annotations
 
@@ -53,11 +55,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import ChildFailed, UsageError, child_failure, out_help, report_path  # noqa: E402
 from porting import util  # noqa: E402  (no framework import)
 from porting.util import atomic_write_text  # noqa: E402
 
 FORMAT = "porting.bench.train_throughput/1"
-DEFAULT_OUT = ROOT / "reports" / "bench" / "train_throughput.json"
+NAME = "train_throughput"
 FRAMEWORKS = ("mxnet", "tensorflow")
 #: What is measured, in this order each round: MXNet with the library's own defaults
 #: (only with --mx-baseline), MXNet with porting.threads's settings, TensorFlow.
@@ -96,10 +99,6 @@ CONFIGS = {
 }
 #: --quick: the reduced net on the smallest input with the aux head, two timed steps.
 QUICK = BenchConfig("quick-reduced-107", (1, 1, 1), 107, 4, warmup=1, steps=2, infer_steps=2)
-
-
-class UsageError(Exception):
-    """Bad command-line input."""
 
 
 # ----------------------------------------------------------------------------- settings
@@ -196,8 +195,7 @@ def run_child(runner: str, cfg: BenchConfig, args, timeout: float) -> dict:
         raise RuntimeError(f"{runner} {cfg.name}: no result within {timeout:.0f} s") from error
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not lines:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise RuntimeError(f"{runner} {cfg.name} failed (exit {done.returncode}):\n{tail}")
+        raise ChildFailed(child_failure(f"{runner} {cfg.name}", done.returncode, done.stderr, done.stdout))
     result = json.loads(lines[-1][len(RESULT_PREFIX):])
     result["wall_s"] = round(time.perf_counter() - started, 2)
     result["loadavg_before"] = [round(v, 2) for v in load_before]
@@ -357,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
                    help="also run MXNet with the library defaults each round (before/after in one run)")
     p.add_argument("--tf-threads", metavar="INTRA,INTER", help="TF session thread pools (default: TF's)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per framework process (default 900)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON report path (default {DEFAULT_OUT.relative_to(ROOT)})")
+    p.add_argument("--out", help=out_help(NAME))
     p.add_argument("--child", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     p.add_argument("--child-config", help=argparse.SUPPRESS)
     return p
@@ -450,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(args)
     try:
         configs = validate(args)
+        out = report_path(args.out, NAME, args.quick)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -459,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     sys.stdout.write(report["table"])
-    atomic_write_text(Path(args.out), json.dumps(report, indent=2, sort_keys=False) + "\n", parents=True)
-    print(f"wrote {args.out}")
+    atomic_write_text(out, json.dumps(report, indent=2, sort_keys=False) + "\n", parents=True)
+    print(f"wrote {out}")
     return 0
 
 
@@ -505,11 +504,12 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     mx = compat.import_mx()
     from mx_impl import inception_resnet_v2 as irv2
     from porting.serving import rewrites
+    from porting.training.devices import contexts
     from porting.training.network import build_symbol
     from porting.training.symbol_heads import LABEL_NAME
 
     rss_import = rss_mb()
-    ctx = [mx.gpu(i) for i in gpus] if gpus else [mx.cpu()]
+    ctx = contexts(",".join(map(str, gpus)) or None)  # a GPU this MXNet build cannot use: one clear error
     started = time.perf_counter()
     sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
@@ -595,6 +595,10 @@ def child_tensorflow(cfg: BenchConfig, gpus: list[int], tf_threads: str | None) 
 
     v1 = tf.compat.v1
     rss_import = rss_mb()
+    visible = tf.config.list_physical_devices("GPU")
+    if gpus and gpus[0] >= len(visible):  # soft placement would train on the CPU and call it GPU numbers
+        raise RuntimeError(f"--gpus {gpus[0]}: GPU {gpus[0]} is not available; TensorFlow sees {len(visible)} "
+                           "GPU(s) (no CUDA driver, or a CPU-only TensorFlow)")
     device = f"/GPU:{gpus[0]}" if gpus else "/CPU:0"
     config = v1.ConfigProto(allow_soft_placement=True)
     if tf_threads:

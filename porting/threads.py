@@ -36,9 +36,12 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def threads_per_core() -> int:
+#: CPU 0's hardware-thread siblings ("0-1", "0,64" or "0"), as Linux lists them.
+SIBLINGS_PATH = "/sys/devices/system/cpu/cpu0/topology/thread_siblings_list"
+
+
+def threads_per_core(path: str = SIBLINGS_PATH) -> int:
     """Hardware threads per physical core (1 without SMT), from sysfs; 1 when unknown."""
-    path = "/sys/devices/system/cpu/cpu0/topology/thread_siblings_list"
     try:
         with open(path) as handle:
             text = handle.read().strip()

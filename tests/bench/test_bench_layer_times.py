@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,10 +48,13 @@ def test_bad_arguments_exit_2(argv, message, tmp_path, capsys):
 
 
 def test_quick_run_accounts_for_every_convolution(tmp_path):
-    out = tmp_path / "layer_times.json"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT)
+    committed = (ROOT / "reports" / "bench" / "layer_times.json").read_bytes()
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp_path)))  # no --out: a smoke run's own folder
     assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "porting-bench-quick" / "layer_times.json"
+    assert done.stdout.splitlines()[-1] == f"wrote {out}"
+    assert (ROOT / "reports" / "bench" / "layer_times.json").read_bytes() == committed
     report = json.loads(out.read_text())
     groups = report["groups"]
     calls = report["mx"]["calls"]

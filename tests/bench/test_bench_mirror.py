@@ -6,6 +6,7 @@ measurement is there and positive, and the ratio row is computed from the two ru
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "mirror_memory.py"
 
 
-def _run(*argv, timeout=600):
+def _run(*argv, timeout=600, env=None):
     return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+                          cwd=ROOT, env=env)
 
 
 @pytest.mark.parametrize("argv, message", [(["--repeats", "a,b"], "--repeats"), (["--batch", "0"], "--batch")])
@@ -29,10 +30,14 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
-def test_quick_run_writes_the_table_and_the_json(tmp_path):
-    out = tmp_path / "mirror.json"
-    done = _run("--quick", "--out", str(out))
+def test_quick_run_writes_the_table_and_the_json_beside_the_committed_report(tmp_path):
+    committed = (ROOT / "reports" / "bench" / "mirror_memory.json").read_bytes()
+    done = _run("--quick", env=dict(os.environ, TMPDIR=str(tmp_path)))  # no --out: a smoke run's own folder
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""
+    out = tmp_path / "porting-bench-quick" / "mirror_memory.json"
+    assert done.stdout.splitlines()[-1] == f"wrote {out}"
+    assert (ROOT / "reports" / "bench" / "mirror_memory.json").read_bytes() == committed
     report = json.loads(out.read_text())
     assert report["quick"] is True and report["device"] == "CPU"
     runs = report["runs"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -128,13 +129,16 @@ def test_baseline_rows_and_speedup():
 
 
 @pytest.mark.slow
-def test_quick_run_prints_the_table_and_writes_the_json(tmp_path):
-    out = tmp_path / "bench" / "train_throughput.json"
+def test_quick_run_prints_the_table_and_writes_the_json_beside_the_committed_report(tmp_path):
+    committed = (ROOT / "reports" / "bench" / "train_throughput.json").read_bytes()
     started = time.monotonic()
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, TMPDIR=str(tmp_path)))  # no --out: its own folder
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "porting-bench-quick" / "train_throughput.json"
+    assert done.stdout.splitlines()[-1] == f"wrote {out}"
+    assert (ROOT / "reports" / "bench" / "train_throughput.json").read_bytes() == committed
     print(f"\n--quick took {elapsed:.0f} s\n{done.stdout}")
     text = done.stdout
     assert "train_throughput:" in text and "load average" in text

@@ -1,12 +1,17 @@
 """The compatibility shims: each one is needed, and each one works."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy
+import pytest
 
 from porting import compat
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -45,19 +50,72 @@ def test_slim_batch_norm_builds_with_the_tf_keras_alias():
                      "conv/weights"]
 
 
-def test_fused_batch_norm_path_has_ops_tensor():
-    compat.import_tf()
-    from tensorflow.python.framework import ops
+def _fused_batch_norm(tf, slim, x, is_training: bool):
+    """slim's own fused batch norm on ``x`` (NHWC, scale): its output and the moving mean after one run.
 
-    assert hasattr(ops, "Tensor")
+    ``updates_collections=None`` (update in place) takes slim's ``_fused_batch_norm``, not the
+    Keras layer; it asks whether ``is_training`` is an ``ops.Tensor``, which TF 2.21 no longer has.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        net = slim.batch_norm(tf.constant(x), decay=0.5, epsilon=1e-3, scale=True, fused=True,
+                              is_training=is_training, updates_collections=None, scope="bn")
+        ops = {op.type for op in graph.get_operations()}
+        (moving_mean,) = [v for v in tf.compat.v1.global_variables() if v.op.name == "bn/moving_mean"]
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            out = session.run(net)
+            return out, session.run(moving_mean), ops
 
 
-def test_both_frameworks_in_one_process_and_quiet_tf_logs():
+def test_fused_batch_norm_path_runs_with_the_ops_tensor_alias():
+    tf = compat.import_tf()
+    slim = compat.import_slim()
+    x = numpy.random.RandomState(0).uniform(-2, 3, (2, 3, 3, 2)).astype(numpy.float32)
+    inference, moving_mean, ops = _fused_batch_norm(tf, slim, x, is_training=False)
+    assert "FusedBatchNormV3" in ops
+    numpy.testing.assert_allclose(inference, x / numpy.sqrt(1 + 1e-3), rtol=1e-5)  # moving mean 0, variance 1
+    numpy.testing.assert_array_equal(moving_mean, 0.0)
+    training, moving_mean, ops = _fused_batch_norm(tf, slim, x, is_training=True)
+    assert "FusedBatchNormV3" in ops
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    numpy.testing.assert_allclose(training, (x - mean) / numpy.sqrt(var + 1e-3), rtol=1e-4, atol=1e-5)
+    numpy.testing.assert_allclose(moving_mean, 0.5 * mean, rtol=1e-5)  # decay 0.5 from 0: updated in place
+
+
+def test_fused_batch_norm_fails_without_the_ops_tensor_alias():
+    # Proves the alias is needed at all with TF 2.21 (it has no ops.Tensor).
+    code = ("from porting import compat; import tensorflow as tf; compat._alias_tf_keras()\n"
+            "from tensorflow.python.framework import ops; assert not hasattr(ops, 'Tensor')\n"
+            "import tf_slim as slim\n"
+            "with tf.Graph().as_default():\n"
+            "    x = tf.compat.v1.placeholder(tf.float32, [1, 2, 2, 1])\n"
+            "    slim.batch_norm(x, fused=True, is_training=True, updates_collections=None)\n")
+    result = _run(code)
+    assert result.returncode != 0
+    assert "AttributeError" in result.stderr and "'Tensor'" in result.stderr
+
+
+def _clean_env(**overrides) -> dict:
+    """The test's own environment: none of the caller's TF, MXNet or porting settings."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("TF_", "MXNET_", "PORTING_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(overrides)
+    return env
+
+
+@pytest.mark.parametrize("exported", [None, "3"], ids=["log-level-unset", "log-level-3-exported"])
+def test_both_frameworks_in_one_process_and_quiet_tf_logs(exported):
     code = ("from porting import compat; tf = compat.import_tf(); mx = compat.import_mx(); "
             "import os; print(tf.__version__, mx.__version__, os.environ['TF_CPP_MIN_LOG_LEVEL'])")
-    result = _run(code)
+    env = _clean_env(**({"TF_CPP_MIN_LOG_LEVEL": exported} if exported else {}))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["2.21.0", "1.9.1", "2"]
+    # compat's default is 2; a value the user exported is kept.
+    assert result.stdout.split() == ["2.21.0", "1.9.1", exported or "2"]
+    assert result.stderr == ""  # no start-up line of either framework
 
 
 def test_fast_graph_building_only_inside_a_plain_graph_and_restored():

@@ -18,9 +18,27 @@ def test_one_openmp_thread_per_physical_core(monkeypatch):
     assert threads.mxnet_cpu_env(1) == {"OMP_NUM_THREADS": "1"}
 
 
-def test_usable_cores_and_threads_per_core_are_positive():
-    assert threads.usable_cores() >= 1
-    assert threads.threads_per_core() >= 1
+def test_usable_cores_are_this_process_affinity():
+    assert threads.usable_cores() == len(os.sched_getaffinity(0)) >= 1
+
+
+@pytest.mark.parametrize("siblings, expected", [("0\n", 1), ("0-1\n", 2), ("0,64\n", 2), ("0-3\n", 4),
+                                                ("0-1,8-9\n", 4), (None, 1)],
+                         ids=["no-smt", "range", "list", "4-way", "ranges", "unknown"])
+def test_threads_per_core_reads_the_sibling_list(siblings, expected, tmp_path):
+    path = tmp_path / "thread_siblings_list"
+    if siblings is not None:
+        path.write_text(siblings)
+    assert threads.threads_per_core(str(path)) == expected
+
+
+def test_threads_per_core_agrees_with_psutil_on_this_machine():
+    import psutil
+
+    logical, physical = psutil.cpu_count(), psutil.cpu_count(logical=False)
+    if not physical or not os.path.exists(threads.SIBLINGS_PATH):
+        pytest.skip("this machine does not report physical cores")
+    assert threads.threads_per_core() == logical // physical
 
 
 def test_apply_leaves_what_the_user_set():
@@ -62,7 +80,7 @@ print(os.environ.get("OMP_NUM_THREADS"), psutil.Process().num_threads() - before
 
 def _openmp_workers(**env_changes) -> tuple[str, int]:
     """(OMP_NUM_THREADS as MXNet loaded with it, threads a conv added) in a fresh interpreter."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PORTING_MXNET_LIBRARY_THREADS")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MXNET_", "PORTING_"))}
     env.update(env_changes)
     done = subprocess.run([sys.executable, "-c", _COUNT_OPENMP_WORKERS], capture_output=True, text=True,
                           timeout=300, env=env)
