@@ -29,7 +29,7 @@ _SHAPE_OPS = {"Reshape", "reshape", "Flatten", "flatten", "_copy", "identity"}
 _SOFTMAX_OPS = {"softmax", "log_softmax", "SoftmaxActivation", "SoftmaxOutput"}
 
 
-def _is_prediction(nodes: list[dict], index: int) -> bool:
+def is_prediction(nodes: list[dict], index: int) -> bool:
     """True when an output is a softmax (through reshapes): slim's Predictions."""
     for _ in range(8):
         node = nodes[index]
@@ -61,7 +61,7 @@ def training_symbol(symbol, *, label_smoothing: float = 0.0, num_classes: int | 
     graph = symbol_graph(symbol)
     nodes = graph["nodes"]
     outputs = [symbol[i] for i in range(len(symbol.list_outputs()))]
-    logits = [out for out, head in zip(outputs, graph["heads"]) if not _is_prediction(nodes, head[0])]
+    logits = [out for out, head in zip(outputs, graph["heads"]) if not is_prediction(nodes, head[0])]
     if not logits:
         raise ValueError("the symbol has no logits output (every output is a softmax)")
     label = mx.sym.Variable(LABEL_NAME)
@@ -102,7 +102,7 @@ def _logits_walk(graph: dict) -> tuple[list[int], list[int], list[str]]:
     """
     nodes = graph["nodes"]
     stack = [head[0] for head in graph["heads"]
-             if nodes[head[0]]["op"] == "SoftmaxOutput" or not _is_prediction(nodes, head[0])]
+             if nodes[head[0]]["op"] == "SoftmaxOutput" or not is_prediction(nodes, head[0])]
     layers, reshapes, blockers, seen = [], [], [], set()
     while stack:
         index = stack.pop()

@@ -463,13 +463,13 @@ def test_killed_while_packing_leaves_nothing_that_looks_complete(tmp_path, capsy
     assert sum(s.count for s in m.splits.values()) == 40
     assert len(records(m.splits["train"].rec, m.splits["train"].idx)) == m.splits["train"].count
 
-    # A rebuild (new seed) killed mid-way leaves the previous data set intact and valid.
+    # A rebuild (new seed: a changed split, so --force) killed mid-way leaves the previous data set intact.
     before = json.loads((out / "manifest.json").read_text())
-    proc = _start_paused(argv + ["--seed", "1"], after=5)
+    proc = _start_paused(argv + ["--seed", "1", "--force"], after=5)
     _kill(proc)
     assert json.loads((out / "manifest.json").read_text()) == before
     load_manifest(out, verify="hash")
-    stdout, _ = run_ok(argv + ["--seed", "1"], capsys)
+    stdout, _ = run_ok(argv + ["--seed", "1", "--force"], capsys)
     assert stdout.startswith("wrote") and load_manifest(out, verify="hash").seed == 1
     assert Counter(p.name.split(".")[-1] for p in out.iterdir() if p.is_file() and not p.name.startswith(".")) == \
         Counter({"lst": 2, "rec": 2, "idx": 2, "json": 1, "bin": 1, "tsv": 1})
