@@ -118,8 +118,37 @@ def main(argv: list[str] | None = None) -> int:
                                   f"had completed)")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Log lines to whatever ``sys.stderr`` is when a line is written (a test's capture, or the terminal).
+
+    ``logging.basicConfig(stream=sys.stderr)`` would keep the stream of the first call: in a
+    process that runs the command twice (tests), later lines would go to a closed stream.
+    """
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ sets it; the property always answers sys.stderr
+        pass
+
+
+def _log_to_stderr() -> None:
+    """INFO lines (ours and MXNet's Speedometer, which logs on the root logger) on stderr, once per process."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
 def _main(parser: argparse.ArgumentParser, explicit: dict) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    _log_to_stderr()
     # Imports MXNet: a DMLC server or scheduler runs inside this import.
     from porting.training.checkpoint import saved_config
     from porting.training.config import TrainConfig, TrainError, repeat_counts, resolve_resume, symbol_option_conflict

@@ -311,7 +311,18 @@ def build(config: BuildConfig, err: TextIO | None = None) -> BuildResult:
         util.check_output_dir(out, "--out")
     except util.UsageError as e:
         raise DataError(str(e)) from None
+    created = not out.exists()
     output_dir.prepare_out(out)
+    try:
+        return _build_locked(cfg, src_root, err, t0)
+    except BaseException:
+        if created:  # this run made the folder: a refused or failed run leaves none behind
+            output_dir.remove_if_unused(out)
+        raise
+
+
+def _build_locked(cfg: BuildConfig, src_root: Path, err: TextIO, t0: float) -> BuildResult:
+    out = cfg.out
     with output_dir.locked(out):
         output_dir.clean_stale(out)
         if cfg.layout == "digits":

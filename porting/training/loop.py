@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -133,6 +134,9 @@ def prepare(cfg: TrainConfig) -> Session:
     """
     validate(cfg)
     _check_model_dir(cfg.model_dir)
+    if cfg.pretrained and not cfg.resume and not Path(f"{cfg.pretrained}-{cfg.pretrained_epoch:04d}.params").is_file():
+        raise TrainError(f"--pretrained {cfg.pretrained}: {cfg.pretrained}-{cfg.pretrained_epoch:04d}.params not found "
+                         f"(write it with `python -m porting.convert`)")
     ctxs = contexts(cfg.gpus)
     kv_name = kvstore_type(cfg.kv_store, len(ctxs))
     check_dist_env(kv_name)
@@ -153,12 +157,15 @@ def prepare(cfg: TrainConfig) -> Session:
         raise TrainError(f"the training split of {manifest.path} has {train_count} images{per}, fewer than "
                          f"--batch-size {cfg.batch_size}: use --batch-size {max(train_count, 1)} or less")
     model_dir = Path(cfg.model_dir) if rank == 0 else Path(cfg.model_dir) / f"rank{rank}"
+    created = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     setup = RunSetup(cfg, manifest, sym, aux_logits, ctxs, kv, kv_name, rank, num_workers, model_dir,
                      checkpoint.lock_model_dir(model_dir))
     try:
         return _prepare_locked(setup)
     except BaseException:
+        if created:  # this call made the folder and trained nothing in it: leave nothing behind
+            shutil.rmtree(model_dir, ignore_errors=True)
         setup.release()
         raise
 

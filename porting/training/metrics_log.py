@@ -67,11 +67,13 @@ class MetricsLog:
             self.write()
 
     def restore(self, rows: list[dict]) -> None:
-        """Make the table exactly ``rows`` (the checkpoint's), rewriting the files when they differ."""
-        rows = sorted((dict(r) for r in rows), key=lambda r: int(r["epoch"]))
-        if rows != self.rows or not self.json_path.is_file():
-            self.rows = rows
-            self.write()
+        """Make the table exactly ``rows`` (the checkpoint's) and rewrite all three files.
+
+        Always rewritten: after a failed write the three files may disagree with each other
+        (``metrics.json`` new, ``metrics.csv`` old), which the rows alone do not show.
+        """
+        self.rows = sorted((dict(r) for r in rows), key=lambda r: int(r["epoch"]))
+        self.write()
 
     def append(self, row: dict) -> None:
         """Add (or replace) the row of ``row['epoch']`` and rewrite all three files."""
