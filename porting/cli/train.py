@@ -35,6 +35,7 @@ import logging
 import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
+from porting import progress
 from porting.cli import common
 from porting.util import UsageError
 
@@ -135,6 +136,17 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value):  # StreamHandler.__init__ sets it; the property always answers sys.stderr
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not progress.enabled():
+            super().emit(record)
+            return
+        try:  # above the running bar, which tqdm redraws below the line
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001  (logging's own contract: never raise from emit)
+            self.handleError(record)
 
 
 def _log_to_stderr() -> None:

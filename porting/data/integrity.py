@@ -6,15 +6,18 @@ not at a record header ends an epoch early with a bare ``StopIteration``. So a d
 checked before training, at one of two levels:
 
 * **quick** (the default of ``porting.train``): every file's size; the full SHA-256 of
-  every file up to :data:`FULL_HASH_BELOW` bytes (at ~1.8 GB/s from the page cache, 0.15 s
-  for the largest such file; the embedded digits' files take a few milliseconds in all);
-  for larger files the SHA-256 of :data:`SAMPLE_CHUNKS` chunks of :data:`SAMPLE_BYTES` at
-  evenly spaced offsets plus the size (16 MiB read whatever the size: it catches a
-  truncated, replaced or re-packed file, but a single flipped byte in a 100 GB ``.rec``
-  only when it falls in a sampled chunk); and every ``.idx`` offset (inside the ``.rec``,
-  4-byte aligned, at a record header whose length fits), which costs one read of the
-  ``.idx`` and a vectorised look-up of 8 bytes per record (about 0.1 s per million records).
+  every file up to :data:`FULL_HASH_BELOW` bytes; for larger files the SHA-256 of
+  :data:`SAMPLE_CHUNKS` chunks of :data:`SAMPLE_BYTES` at evenly spaced offsets plus the
+  size (16 MiB read whatever the size: it catches a truncated, replaced or re-packed file,
+  but a single flipped byte in a 100 GB ``.rec`` only when it falls in a sampled chunk);
+  and every ``.idx`` offset (inside the ``.rec``, 4-byte aligned, at a record header whose
+  length fits).
 * **full** (``porting.train --verify-data``): the SHA-256 of every byte, and the index.
+
+Measured (this machine, files in the page cache): the quick check of the embedded digits
+(6 files, 2.5 MB) takes 3.7 ms; the sampled hash of a 2 GiB file 20 ms (64 ms after
+dropping the caches) against 1.7 s for its full SHA-256 (1.2 GB/s); the index check
+0.7 s per million records (parsing the ``.idx`` text; the header look-up is vectorised).
 
 The packer records both digests in the manifest (``sha256`` and ``sampled_sha256`` per
 split file, computed from the staged files right after packing, before the commit) and

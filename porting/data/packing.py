@@ -18,8 +18,17 @@ Atomicity (``porting.data.output_dir``): everything is written into a staging di
 under ``*.partial`` names; only when every file is complete are they renamed into ``OUT``
 and ``manifest.json`` written last (atomically). A killed run leaves no ``.rec`` under its
 final name and no manifest; the previous complete data set, if any, stays valid until the
-final renames. Re-running with the same arguments on unchanged sources is a no-op
-(fingerprint match).
+final renames. A write that fails (a full disk) is one ``DataError`` saying what was
+kept; a run that created ``OUT`` and then failed or was refused removes it again.
+
+Before anything is written: the arguments, ``--out`` against ``--src`` (an ``--out``
+inside the source is refused without creating anything there), the up-to-date check
+(re-running with the same arguments on unchanged sources is a no-op that reads only, so
+it needs neither the lock nor a writable folder), then ``--out`` itself (kind, a write
+probe). A source with fewer than two classes is refused, and so is a run that would
+re-split an existing data set (another ``--val``, ``--test``, ``--seed`` or
+``--official-split``) without ``--force``. Every split file's SHA-256 and sampled hash
+(``porting.data.integrity``) go into the manifest, and its ``.idx`` is checked.
 
 Test hook: ``PORTING_DATA_PAUSE_AFTER=N`` makes the packer stop after N records and sleep,
 so a test can kill it in the middle of packing deterministically.
