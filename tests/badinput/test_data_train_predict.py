@@ -976,3 +976,15 @@ def test_ctrl_c_while_predicting(world, tmp_path):
     rc, err = _interrupt(proc)
     _one_interrupted_line(rc, err, "run it again")
     assert snapshot(world.model.parent) == before
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("data", lambda tmp: ["--layout", "folders", "--out", tmp / "out"]),
+    ("train", lambda tmp: ["--data", tmp / "nothing", "--model-dir", tmp / "run"]),
+    ("predict", lambda tmp: ["--model", tmp / "model", "--top-k", "0", "x.png"]),
+])
+def test_debug_shows_the_traceback(command, argv, tmp_path, capsys):
+    assert MAINS[command]([str(a) for a in argv(tmp_path)] + ["--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
