@@ -49,7 +49,7 @@ from porting.serving import rewrites  # noqa: E402
 from porting.training.checkpoint import (CHECKPOINT_NAME, DATA_COPY_DIR, FORMAT, checkpoint_paths,  # noqa: E402
                                          fit_problems, load_params_file, param_shapes)
 from porting.training.config import TrainError  # noqa: E402
-from porting.training.symbol_heads import LABEL_NAME, is_prediction  # noqa: E402
+from porting.training.symbol_heads import LABEL_NAME, infer_shape, is_prediction  # noqa: E402
 
 LOGITS = "InceptionResnetV2/Logits/Logits_output"
 #: Test hook: ``PORTING_PREDICT_PAUSE_AFTER=N`` makes ``predict_files`` stop after N images and sleep.
@@ -369,7 +369,7 @@ def _classes(symbol, data_shape) -> int | None:
     if LABEL_NAME in symbol.list_arguments():
         shapes[LABEL_NAME] = (1,)
     try:
-        _, outs, _ = symbol.infer_shape(**shapes)
+        _, outs, _ = infer_shape(symbol, **shapes)
     except mx.base.MXNetError:
         return None
     return outs[0][1] if outs and len(outs[0]) == 2 else None

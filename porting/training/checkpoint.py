@@ -29,7 +29,7 @@ from porting.training.config import TrainError
 mx = compat.import_mx()
 
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
-from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
+from porting.training.symbol_heads import LABEL_NAME, infer_shape  # noqa: E402
 
 FORMAT = "porting.train/1"
 CHECKPOINT_NAME = "checkpoint.json"
@@ -204,7 +204,7 @@ def param_shapes(sym, data_shape: tuple[int, ...], batch: int = 1) -> tuple[dict
     shapes = {"data": (batch, *data_shape)}
     if LABEL_NAME in args:
         shapes[LABEL_NAME] = (batch,)
-    arg_shapes, _, aux_shapes = sym.infer_shape(**shapes)
+    arg_shapes, _, aux_shapes = infer_shape(sym, **shapes)
     arg = {n: tuple(s) for n, s in zip(args, arg_shapes) if n not in ("data", LABEL_NAME)}
     aux = {n: tuple(s) for n, s in zip(sym.list_auxiliary_states(), aux_shapes)}
     return arg, aux

@@ -27,7 +27,7 @@ from porting.training.config import TrainError
 
 mx = compat.import_mx()
 
-from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
+from porting.training.symbol_heads import LABEL_NAME, infer_shape  # noqa: E402
 
 #: The MXNet runtime, its thread pools and oneDNN's reorder buffers on CPU (measured: ~450 MiB).
 RUNTIME_BYTES = 512 << 20
@@ -67,11 +67,11 @@ def estimate(sym, data_shape: tuple[int, int, int], batch: int, states: int, cpu
     if LABEL_NAME in sym.list_arguments():
         shapes[LABEL_NAME] = (batch,)
     internals = sym.get_internals()
-    _, out_shapes, _ = internals.infer_shape(**shapes)
+    _, out_shapes, _ = infer_shape(internals, **shapes)
     variables = set(sym.list_arguments()) | set(sym.list_auxiliary_states())
     activations = sum(int(np.prod(s)) for name, s in zip(internals.list_outputs(), out_shapes)
                       if name not in variables)
-    arg_shapes, _, aux_shapes = sym.infer_shape(**shapes)
+    arg_shapes, _, aux_shapes = infer_shape(sym, **shapes)
     learnable = sum(int(np.prod(s)) for name, s in zip(sym.list_arguments(), arg_shapes)
                     if name not in ("data", LABEL_NAME))
     aux = sum(int(np.prod(s)) for s in aux_shapes)

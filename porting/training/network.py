@@ -183,7 +183,7 @@ def translated_symbol(cfg: TrainConfig, num_classes: int, data_shape: tuple[int,
         raise TrainError(f"--symbol {path}: {e}") from e
     problem = symbol_heads.input_problem(sym, tuple(data_shape))
     if problem is None:
-        _, outs, _ = sym.infer_shape(data=(1, *data_shape), **{LABEL_NAME: (1,)})
+        _, outs, _ = symbol_heads.infer_shape(sym, data=(1, *data_shape), **{LABEL_NAME: (1,)})
         wrong = [f"{n} {tuple(s)}" for n, s in zip(sym.list_outputs(), outs) if tuple(s) != (1, num_classes)]
         if wrong:
             problem = f"outputs {', '.join(wrong)} instead of (1, {num_classes}) for one image"

@@ -10,6 +10,8 @@ and the batch-norm momentum can be set.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -27,6 +29,16 @@ from mx_impl.inception_resnet_v2 import AUX_LOSS_WEIGHT, LABEL_NAME  # noqa: E40
 NO_DECAY_SUFFIXES = ("_beta", "_gamma", "_bias")
 _SHAPE_OPS = {"Reshape", "reshape", "Flatten", "flatten", "_copy", "identity"}
 _SOFTMAX_OPS = {"softmax", "log_softmax", "SoftmaxActivation", "SoftmaxOutput"}
+
+
+def infer_shape(symbol, **shapes):
+    """``symbol.infer_shape(**shapes)`` without MXNet's ``infer_shape error. Arguments:`` lines on stdout.
+
+    MXNet 1.9 prints them (``print``) before it raises; on stdout they would corrupt the
+    output of a command (``porting.predict --json``). The ``MXNetError`` still says what is wrong.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        return symbol.infer_shape(**shapes)
 
 
 def is_prediction(nodes: list[dict], index: int) -> bool:
@@ -199,7 +211,7 @@ def input_problem(symbol, data_shape: tuple[int, ...]) -> str | None:
         shapes[LABEL_NAME] = (1,)
     internals = symbol.get_internals()
     try:
-        _, out_shapes, _ = internals.infer_shape(**shapes)
+        _, out_shapes, _ = infer_shape(internals, **shapes)
     except mx.base.MXNetError as error:
         return str(error).strip().splitlines()[0]
     if out_shapes is None:
