@@ -6,14 +6,16 @@ Examples:
     python -m porting.data --layout oxford102 --src 102flowers/ --out data/ox102 --official-split
     python -m porting.data --layout oxford17 --src 17flowers/ --out data/ox17 --resize 320 --crop 299x299
 
-Exit status: 0 done (or already up to date), 2 bad input (one ``error:`` line on stderr).
+Exit status: 0 done (or already up to date), 2 bad input (one ``error:`` line on stderr; the
+traceback only with ``--debug``), 130 after Ctrl-C (nothing half-written: re-run the same
+command, finished work is kept).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
+from porting.cli import common
 
 
 def _hxw(text: str) -> tuple[int, int]:
@@ -63,16 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subtract the mean image (default) or the per-channel mean; both divide by the per-channel std")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                    help="random horizontal mirror in training (recorded in the manifest; default on, off for digits)")
-    p.add_argument("--force", action="store_true", help="replace a different data set in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true",
+                   help="replace a different data set in --out, or the same one split differently "
+                        "(another --val, --test, --seed or --official-split)")
+    common.add_common_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from porting.data.sources import DataError
+
+    return common.run(lambda: _main(args), args, errors=(DataError,),
+                      interrupted="re-run the same command: finished work is kept")
+
+
+def _main(args) -> int:
     from pathlib import Path
 
-    from porting.data.sources import DataError
     from porting.data.imageproc import ResizeSpec
     from porting.data.packing import BuildConfig, build
 
@@ -88,11 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         normalize=args.normalize, mirror=args.mirror, official_split=args.official_split,
         force=args.force, progress=not args.no_progress,
     )
-    try:
-        result = build(config)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = build(config)
     m = result.manifest
     path = result.manifest_path
     if result.status == "up-to-date":

@@ -4,29 +4,42 @@ Examples:
     python -m porting.predict --model runs/digits/model --epoch 8 a.png b.png --top-k 3
     python -m porting.predict --model runs/digits/model --eval data/digits/val.lst
     python -m porting.predict --model runs/digits/model --eval data/digits/train.lst --allow-train-images
+    # a model converted from a slim checkpoint by porting.convert (no checkpoint.json, no manifest):
+    python -m porting.predict --model irv2 --size 299 --preprocess inception --labels names.txt a.jpg
 
-Preprocessing (decoder, resize, crop, mean and std) comes only from the manifest copy
-saved with the model. ``--eval LIST`` reads an im2rec ``.lst`` (index, label, path);
-relative paths resolve against ``--root``, else the data set's recorded source folder,
-else the list's folder. It refuses to report accuracy when images of the list are in
-the training split (same decoded pixels) unless ``--allow-train-images`` is given.
+Preprocessing (decoder, resize, crop, mean and std) of a model trained by ``porting.train``
+comes only from the manifest copy saved with the model. A model written by
+``porting.convert`` (``PREFIX-symbol.json`` + ``PREFIX-NNNN.params``) needs it given:
+``--size HxW`` and ``--preprocess inception`` (slim's eval preprocessing, pixels scaled
+to [-1, 1]) or ``--mean-rgb R,G,B --std-rgb R,G,B`` (optionally ``--resize N``); the
+number of classes comes from the symbol, the names from ``--labels FILE``. ``--eval
+LIST`` reads an im2rec ``.lst`` (index, label, path); relative paths resolve against
+``--root``, else the data set's recorded source folder, else the list's folder. It
+refuses to report accuracy when images of the list are in the training split (same
+decoded pixels) unless ``--allow-train-images`` is given.
 
-Exit status: 0 done; 2 bad input (a missing or mismatched checkpoint or manifest, an
-image that cannot be decoded, a refused evaluation), with ``error:`` lines on stderr.
+Exit status: 0 done; 2 bad input (a missing or mismatched checkpoint or manifest, missing
+preprocessing flags, an image that cannot be decoded or is too large to decode, a refused
+evaluation), with ``error:`` lines on stderr (one per bad image, the others still
+predicted); 130 after Ctrl-C (nothing is written: run it again).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
+from porting import util
+from porting.cli import common
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m porting.predict",
-                                description="Predict with a model trained by porting.train.")
-    p.add_argument("--model", required=True, metavar="PREFIX", help="MODEL_DIR/PREFIX of the checkpoint (e.g. runs/digits/model)")
+                                description="Predict with a model trained by porting.train, or converted by "
+                                            "porting.convert (with its preprocessing given).")
+    p.add_argument("--model", required=True, metavar="PREFIX",
+                   help="MODEL_DIR/PREFIX of the checkpoint (e.g. runs/digits/model), or the --out PREFIX of "
+                        "porting.convert")
     p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the last complete one)")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files to classify")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to show / count as top-k (default 5)")
@@ -38,16 +51,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     p.add_argument("--gpus", help="GPU number to run on (default: CPU)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    g = p.add_argument_group("preprocessing of a converted model (a porting.train model brings its own)")
+    g.add_argument("--size", metavar="N|HxW", help="the network input size")
+    g.add_argument("--preprocess", choices=["inception", "mean-std"],
+                   help="inception: slim's eval preprocessing (central 87.5 %%, bilinear resize, pixels to "
+                        "[-1, 1]); mean-std: needs --mean-rgb and --std-rgb")
+    g.add_argument("--mean-rgb", metavar="R,G,B", help="per-channel mean subtracted from 0..255 pixels")
+    g.add_argument("--std-rgb", metavar="R,G,B", help="per-channel std the result is divided by")
+    g.add_argument("--resize", type=int, metavar="N",
+                   help="mean-std: shorter side before the center crop (default: the larger side of --size)")
+    g.add_argument("--labels", metavar="FILE", help="class names, one per line in class order (default: numbers)")
+    common.add_common_arguments(p)
     return p
 
 
+def _rgb(text: str | None, flag: str, positive: bool = False) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or (positive and min(values) <= 0):
+        raise util.UsageError(f"{flag} expects three {'positive ' if positive else ''}numbers R,G,B like "
+                              f"{'58.4,57.1,57.4' if positive else '123.7,116.3,103.5'}, got {text!r}")
+    return values
+
+
+def preprocess_options(args):
+    """The preprocessing flags, checked for form (what is missing is decided once the model is found)."""
+    from porting.serving.prediction import PreprocessOptions
+
+    size = None
+    if args.size is not None:
+        try:
+            size = util.parse_size(args.size)
+        except ValueError as e:
+            raise util.UsageError(f"--size {e}") from None
+    if args.resize is not None and args.resize < 1:
+        raise util.UsageError(f"--resize must be >= 1, got {args.resize}")
+    return PreprocessOptions(size=size, preprocess=args.preprocess, mean_rgb=_rgb(args.mean_rgb, "--mean-rgb"),
+                             std_rgb=_rgb(args.std_rgb, "--std-rgb", positive=True), resize=args.resize,
+                             labels=args.labels)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    return common.run(lambda: _main(args), args, interrupted="nothing is written by predict: run it again")
+
+
+def _main(args) -> int:
     if not args.images and not args.eval:
-        parser.error("give IMAGE files, --eval LIST, or both")
-    if args.top_k < 1 or args.batch_size < 1:
-        parser.error("--top-k and --batch-size must be >= 1")
+        raise util.UsageError("give IMAGE files, --eval LIST, or both")
+    if args.top_k < 1:
+        raise util.UsageError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.batch_size < 1:
+        raise util.UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.epoch is not None and args.epoch < 0:
+        raise util.UsageError(f"--epoch must be >= 0, got {args.epoch}")
+    for flag, value in (("--mean-rgb", args.mean_rgb), ("--std-rgb", args.std_rgb)):
+        _rgb(value, flag, positive=flag == "--std-rgb")
 
     from pathlib import Path
 
@@ -55,15 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     from porting.training.config import TrainError
     from porting.training.devices import contexts
 
+    options = preprocess_options(args)
     try:
         ctx = contexts(args.gpus)
         if len(ctx) != 1:
             raise prediction.PredictError("--gpus: prediction runs on one device; give one GPU number")
-        model = prediction.load_model(args.model, args.epoch, args.manifest)
+        model = prediction.load_model(args.model, args.epoch, args.manifest, options)
         predictor = prediction.Predictor(model, ctx[0], args.batch_size)
     except (prediction.PredictError, TrainError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise util.UsageError(str(e)) from e
 
     status = 0
     report: dict = {"model": str(model.prefix), "epoch": model.epoch}
@@ -76,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 shown = ", ".join(f"{name} ({score:.3f})" for name, score in p.top)
                 print(f"{p.path}: {shown}" + ("  [in the training split]" if p.in_training_split else ""))
         for e in errors:
-            print(f"error: {e}", file=sys.stderr)
+            common.error(e)
         status = 2 if errors else status
 
     if args.eval:
@@ -85,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             items = prediction.read_list(args.eval, root)
             result = prediction.evaluate_list(model, predictor, items, args.top_k, args.allow_train_images)
         except prediction.PredictError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            raise util.UsageError(str(e)) from e
         report["eval"] = {"list": args.eval, "count": result.count, "top1": result.top1,
                           f"top{result.k}": result.topk, "cross_entropy": result.cross_entropy,
                           "in_training_split": result.in_training_split, "errors": result.errors}
@@ -97,10 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {result.in_training_split} of these images are in the training split "
                       f"(--allow-train-images); this accuracy is not a held-out estimate")
         for e in result.errors:
-            print(f"error: {e}", file=sys.stderr)
+            common.error(e)
         status = 2 if result.errors else status
 
     if args.json:
         print(json.dumps(report, indent=2))
     return status
-

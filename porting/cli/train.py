@@ -18,7 +18,15 @@ Examples:
 Distributed (MXNet's parameter server; the same command in every process, the role
 comes from the environment): see README, "Training on several machines".
 
-Exit status: 0 done, 2 bad input or state (one ``error:`` line on stderr).
+Before anything is written: the options, ``--model-dir`` (a writable folder with room for
+a checkpoint), the data set's files (sizes, content hashes, every ``.idx`` offset; every
+byte with ``--verify-data``), a training split at least one batch large and the memory
+the run needs. A progress bar per epoch and one over evaluation, on a terminal only
+(``--no-progress`` turns them off), besides the log lines.
+
+Exit status: 0 done, 2 bad input or state (one ``error:`` line on stderr; the traceback
+only with ``--debug``), 130 after Ctrl-C (the epoch in progress is not saved; resume with
+``python -m porting.train --resume --model-dir DIR``).
 """
 from __future__ import annotations
 
@@ -27,6 +35,9 @@ import logging
 import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
+from porting import progress
+from porting.cli import common
+from porting.util import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue the run in --model-dir from its last complete epoch")
     g.add_argument("--keep-last", type=int, metavar="K",
                    help="keep the params/states of the K latest epochs only (default 0: keep all)")
+    g.add_argument("--verify-data", action="store_true",
+                   help="check the SHA-256 of every data file before training (default: sizes, the content hash "
+                        "of files up to 256 MiB and sampled chunks of larger ones, and every .idx offset)")
     g = p.add_argument_group("network")
     g.add_argument("--symbol", metavar="PREFIX",
                    help="train the network `python -m porting.autoport --out PREFIX` translated: PREFIX-symbol.json "
@@ -90,13 +104,63 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MXNET_BACKWARD_DO_MIRROR=1: recompute cheap activations in backward to save memory")
     g.add_argument("--preprocess-threads", type=int, help="decoding threads of the record iterator (default 2)")
     g.add_argument("--log-every", type=int, help="speedometer line every N batches (default 20)")
+    common.add_common_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     explicit = vars(parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    args = argparse.Namespace(debug=explicit.pop("debug", False), no_progress=explicit.pop("no_progress", False))
+    model_dir = explicit["model_dir"]
+    return common.run(lambda: _main(parser, explicit), args,
+                      interrupted=f"the epoch in progress was not saved; resume with: python -m porting.train "
+                                  f"--resume --model-dir {model_dir} (or re-run the same command if no epoch "
+                                  f"had completed)")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Log lines to whatever ``sys.stderr`` is when a line is written (a test's capture, or the terminal).
+
+    ``logging.basicConfig(stream=sys.stderr)`` would keep the stream of the first call: in a
+    process that runs the command twice (tests), later lines would go to a closed stream.
+    """
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ sets it; the property always answers sys.stderr
+        pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not progress.enabled():
+            super().emit(record)
+            return
+        try:  # above the running bar, which tqdm redraws below the line
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001  (logging's own contract: never raise from emit)
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    """INFO lines (ours and MXNet's Speedometer, which logs on the root logger) on stderr, once per process."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _main(parser: argparse.ArgumentParser, explicit: dict) -> int:
+    _log_to_stderr()
     # Imports MXNet: a DMLC server or scheduler runs inside this import.
     from porting.training.checkpoint import saved_config
     from porting.training.config import TrainConfig, TrainError, repeat_counts, resolve_resume, symbol_option_conflict
@@ -119,9 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         if conflict:
             raise TrainError(conflict)
         result = train(cfg)
-    except TrainError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TrainError as e:  # the training package's one error type: one line, exit 2
+        raise UsageError(str(e)) from e
     last = result.rows[-1] if result.rows else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_ce", "val_top1", "val_top5") if last.get(k) is not None)
     print(f"{result.model_dir}/{result.prefix}: epoch {result.last_epoch} complete"

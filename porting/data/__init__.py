@@ -5,6 +5,7 @@ whole of it. Modules: ``sources`` (folder layouts -> labelled candidates), ``spl
 (dedupe, stratified split), ``imageproc`` (one image from bytes to network input, shared
 with prediction), ``packing`` (check, split, pack, mean, manifest), ``output_dir`` (what
 the output directory may hold, its lock, fingerprint, staging and atomic commit),
-``manifest`` (the typed record training and prediction read), ``iterators`` (MXNet
-record iterators fed from the manifest).
+``manifest`` (the typed record training and prediction read), ``integrity`` (content
+hashes of the packed files and the ``.idx`` check, run before training), ``iterators``
+(MXNet record iterators fed from the manifest).
 """

@@ -11,15 +11,25 @@ training images went through:
 Colour order is RGB everywhere (PITFALLS 12a): ``mx.image.imdecode`` and ImageRecordIter
 both give RGB; ``mx.recordio.pack_img`` calls ``cv2.imencode``, which expects BGR, so
 ``encode_image`` swaps the channels before encoding and nowhere else.
+
+Before any decoder sees a file, :func:`check_decodable_size` reads the image size from
+the header (PNG, JPEG, GIF, BMP) and refuses an image above OpenCV's pixel limit
+(``OPENCV_IO_MAX_IMAGE_PIXELS``, default 2**30: OpenCV raises on it, and MXNet's own
+OpenCV would try to allocate it) or one whose decoded pixels would not fit in the
+memory the machine has available. Such a file is a :class:`BadImage` like any other
+undecodable file: skipped and listed by the packer, listed by prediction.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import struct
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 
-from porting import compat
+from porting import compat, util
 
 import cv2  # noqa: E402
 
@@ -63,6 +73,83 @@ def check_complete(buf: bytes) -> None:
             raise BadImage("truncated PNG (no IEND chunk)")
 
 
+#: OpenCV's default limit on the pixels of an image it decodes (``OPENCV_IO_MAX_IMAGE_PIXELS`` overrides it).
+DEFAULT_MAX_PIXELS = 1 << 30
+#: Bytes a decode needs per pixel, about: the decoded RGB image and one copy of it (resize, channel swap).
+DECODE_BYTES_PER_PIXEL = 6
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def max_image_pixels() -> int:
+    """OpenCV's pixel limit as the decoder will apply it (the environment variable, else 2**30)."""
+    try:
+        return int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "").strip() or DEFAULT_MAX_PIXELS)
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+def header_size(buf: bytes) -> tuple[int, int] | None:
+    """``(height, width)`` from a PNG, JPEG, GIF or BMP header without decoding; None for other formats."""
+    if buf[:8] == b"\x89PNG\r\n\x1a\n" and buf[12:16] == b"IHDR" and len(buf) >= 24:
+        width, height = struct.unpack(">II", buf[16:24])
+        return height, width
+    if buf[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(buf):
+            if buf[i] != 0xFF:
+                i += 1
+                continue
+            marker = buf[i + 1]
+            if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:
+                i += 2 if marker != 0xFF else 1
+                continue
+            if marker in (0xDA, 0xD9):  # start of scan or end of image: no frame header before it
+                return None
+            (length,) = struct.unpack(">H", buf[i + 2:i + 4])
+            if marker in _JPEG_SOF:
+                height, width = struct.unpack(">HH", buf[i + 5:i + 9])
+                return height, width
+            i += 2 + length
+        return None
+    if buf[:4] == b"GIF8" and len(buf) >= 10:
+        width, height = struct.unpack("<HH", buf[6:10])
+        return height, width
+    if buf[:2] == b"BM" and len(buf) >= 26:
+        width, height = struct.unpack("<ii", buf[18:26])
+        return abs(height), abs(width)
+    return None
+
+
+def check_decodable_size(buf: bytes) -> None:
+    """Refuse, before decoding, an image above OpenCV's pixel limit or too big for the available memory.
+
+    Raises:
+        BadImage: naming the size, the limit (or the memory needed and available) and the fix.
+    """
+    hw = header_size(buf)
+    if hw is None:
+        return
+    height, width = hw
+    pixels = height * width
+    limit = max_image_pixels()
+    if pixels > limit:
+        raise BadImage(f"image of {height}x{width} pixels ({pixels:,}) is above OpenCV's limit of {limit:,} "
+                       f"pixels (OPENCV_IO_MAX_IMAGE_PIXELS); shrink it first")
+    need = pixels * DECODE_BYTES_PER_PIXEL
+    available = psutil.virtual_memory().available
+    if need > available:
+        raise BadImage(f"image of {height}x{width} pixels would need about {util.human_bytes(need)} to decode, "
+                       f"but the machine has {util.human_bytes(available)} available; shrink it first")
+
+
+def _opencv_failure(error: Exception) -> BadImage:
+    text = str(error).strip().splitlines()
+    if "CV_IO_MAX_IMAGE_PIXELS" in str(error):
+        return BadImage(f"image is above OpenCV's pixel limit of {max_image_pixels():,} pixels "
+                        f"(OPENCV_IO_MAX_IMAGE_PIXELS); shrink it first")
+    return BadImage(f"OpenCV cannot decode it: {text[-1] if text else type(error).__name__}")
+
+
 def probe_image(buf: bytes) -> tuple[tuple[int, int], str]:
     """Validate one file and return ``((height, width), content_hash)``.
 
@@ -74,10 +161,15 @@ def probe_image(buf: bytes) -> tuple[tuple[int, int], str]:
     containers gets the same hash.
 
     Raises:
-        BadImage: the file is empty, truncated or not an image.
+        BadImage: the file is empty, truncated, not an image, or too large to decode
+        (:func:`check_decodable_size`).
     """
     check_complete(buf)
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    check_decodable_size(buf)
+    try:
+        img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as e:  # e.g. a format whose header we do not read, above the pixel limit
+        raise _opencv_failure(e) from e
     if img is None or img.size == 0:
         raise BadImage("not a decodable image")
     h = hashlib.sha256(f"{img.shape}".encode())
@@ -89,9 +181,10 @@ def decode_rgb(buf: bytes) -> np.ndarray:
     """Decode with ``mx.image.imdecode`` (the decoder ImageRecordIter uses): HxWx3 uint8 RGB.
 
     Raises:
-        BadImage: MXNet could not decode it.
+        BadImage: MXNet could not decode it, or it is too large to decode (:func:`check_decodable_size`).
     """
     check_complete(buf)
+    check_decodable_size(buf)
     mx = mxnet()
     try:
         # An NDArray input skips mx.image.imdecode's slow element-wise copy of the bytes.

@@ -6,11 +6,12 @@ mean/std, and which normalisation to apply. ``load_manifest`` also checks that t
 the manifest names are the ones that were written (size always, SHA-256 on request).
 
 The manifest is written last, atomically (``porting.util.atomic_write_text``), by the
-packer; its presence is what makes an output directory complete.
+packer; its presence is what makes an output directory complete. The content checks
+(``verify="quick"`` or ``"hash"``: digests and the RecordIO index) live in
+``porting.data.integrity``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from porting.data import integrity
 from porting.data.imageproc import ResizeSpec
+from porting.data.integrity import sha256_file  # noqa: F401  (the one digest; imported from here by callers)
 
 FORMAT = "porting.data/1"
 MANIFEST_NAME = "manifest.json"
@@ -26,18 +29,6 @@ MANIFEST_NAME = "manifest.json"
 
 class ManifestError(Exception):
     """The manifest is missing, malformed, or does not match the files beside it."""
-
-
-# -- file digests -------------------------------------------------------------------------
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- typed view ---------------------------------------------------------------------------
@@ -53,8 +44,9 @@ class SplitInfo:
     idx: Path
     count: int
     per_class: dict[str, int]
-    sha256: dict[str, str]  # "lst" / "rec" / "idx" -> hex digest
+    sha256: dict[str, str]  # "lst" / "rec" / "idx" -> hex digest (empty in a hand-made manifest)
     sizes: dict[str, int]  # "lst" / "rec" / "idx" -> bytes
+    sampled: dict[str, str] = field(default_factory=dict)  # integrity.sampled_sha256 (older manifests: none)
 
 
 @dataclass(frozen=True)
@@ -103,6 +95,8 @@ class Manifest:
     duplicates: list[dict]
     fingerprint: str
     raw: dict = field(repr=False)
+    #: What the last content check could not do (an older manifest without sampled hashes).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -126,13 +120,19 @@ def read_format_json(path: Path, expected_format: str, error: type[Exception], m
     return record
 
 
+VERIFY_LEVELS = ("none", "size", "quick", "hash")
+
+
 def load_manifest(path: str | os.PathLike, verify: str = "size") -> Manifest:
     """Read a manifest (or the ``manifest.json`` inside a directory) and check its files.
 
     Args:
         path: ``manifest.json`` or the output directory that holds it.
-        verify: ``"size"`` (default, cheap) compares file sizes, ``"hash"`` also SHA-256,
-            ``"none"`` checks nothing.
+        verify: ``"size"`` (default, cheap) compares file sizes; ``"quick"`` also the
+            digests of ``porting.data.integrity``'s quick check and every ``.idx`` offset
+            (what training does before MXNet reads the files); ``"hash"`` the SHA-256 of
+            every byte and the index; ``"none"`` checks nothing. Notes of a check that
+            could not be done in full (an older manifest) are in ``Manifest.warnings``.
 
     Raises:
         ManifestError: missing or malformed, a different format version, or a file the
@@ -143,8 +143,8 @@ def load_manifest(path: str | os.PathLike, verify: str = "size") -> Manifest:
         path = path / MANIFEST_NAME
     raw = read_format_json(path, FORMAT, ManifestError,
                            "run `python -m porting.data` first (an interrupted run leaves none)")
-    if verify not in ("size", "hash", "none"):
-        raise ValueError(f"verify must be 'size', 'hash' or 'none', got {verify!r}")
+    if verify not in VERIFY_LEVELS:
+        raise ValueError(f"verify must be one of {', '.join(VERIFY_LEVELS)}, got {verify!r}")
     root = path.parent
     try:
         splits = {}
@@ -152,7 +152,8 @@ def load_manifest(path: str | os.PathLike, verify: str = "size") -> Manifest:
             files = {k: root / s["files"][k] for k in ("lst", "rec", "idx")}
             splits[name] = SplitInfo(
                 name, files["lst"], files["rec"], files["idx"], int(s["count"]), dict(s["per_class"]),
-                dict(s["sha256"]), {k: int(v) for k, v in s["sizes"].items()},
+                dict(s.get("sha256", {})), {k: int(v) for k, v in s["sizes"].items()},
+                dict(s.get("sampled_sha256", {})),
             )
         img, norm = raw["image"], raw["normalization"]
         normalization = Normalization(
@@ -169,23 +170,57 @@ def load_manifest(path: str | os.PathLike, verify: str = "size") -> Manifest:
     except (KeyError, TypeError, ValueError) as e:
         raise ManifestError(f"{path} is missing or has a malformed field: {e!r}") from e
     if verify != "none":
-        check_files(manifest, hashes=(verify == "hash"))
+        manifest.warnings.extend(check_files(manifest, verify))
     return manifest
 
 
-def check_files(manifest: Manifest, hashes: bool = False) -> None:
-    """Compare every file the manifest names with its recorded size (and SHA-256).
+_REBUILD = "re-run porting.data with the same arguments to rebuild it"
+
+
+def check_files(manifest: Manifest, level: str | bool = "size", on_bytes=None) -> list[str]:
+    """Compare every file the manifest names with what the packer recorded.
+
+    Args:
+        level: ``"size"``, ``"quick"`` or ``"hash"`` (see :func:`load_manifest`; ``True``
+            means ``"hash"``, ``False`` ``"size"``).
+        on_bytes: called with the number of bytes hashed, for a progress bar (``"hash"``).
+
+    Returns:
+        notes on checks an older manifest could not support (no digest recorded).
 
     Raises:
-        ManifestError: naming the first file that is missing or differs.
+        ManifestError: naming the first file that is missing or differs, and how to fix it.
     """
-    files = [(f"{s.name}.{k}", getattr(s, k), s.sizes[k], s.sha256[k]) for s in manifest.splits.values() for k in ("lst", "rec", "idx")]
+    level = {True: "hash", False: "size"}.get(level, level)
+    files = [(f"{s.name}.{k}", getattr(s, k), s.sizes[k], s.sha256.get(k), s.sampled.get(k))
+             for s in manifest.splits.values() for k in ("lst", "rec", "idx")]
     extra = manifest.raw.get("files", {})
-    files += [(k, manifest.root / v["path"], v["size"], v["sha256"]) for k, v in extra.items()]
-    for what, p, size, digest in files:
+    files += [(k, manifest.root / v["path"], v["size"], v.get("sha256"), None) for k, v in extra.items()]
+    params = manifest.raw.get("integrity", {})
+    notes = []
+    for what, p, size, digest, sampled in files:
         if not p.is_file():
-            raise ManifestError(f"{manifest.path}: {what} file {p} is missing")
+            raise ManifestError(f"{manifest.path}: {what} file {p} is missing; {_REBUILD}")
         if p.stat().st_size != size:
-            raise ManifestError(f"{manifest.path}: {what} file {p} has {p.stat().st_size} bytes, manifest says {size}")
-        if hashes and sha256_file(p) != digest:
-            raise ManifestError(f"{manifest.path}: {what} file {p} does not match its recorded SHA-256")
+            raise ManifestError(f"{manifest.path}: {what} file {p} has {p.stat().st_size} bytes, manifest says "
+                                f"{size}; {_REBUILD}")
+        if level == "hash":
+            if digest is None:
+                notes.append(f"{p.name}: no SHA-256 recorded; re-run porting.data to add it (checked by size only)")
+            elif sha256_file(p, on_bytes=on_bytes) != digest:
+                raise ManifestError(f"{manifest.path}: {what} file {p} does not match its recorded SHA-256 "
+                                    f"(damaged or changed since it was packed); {_REBUILD}")
+        elif level == "quick":
+            differs, note = integrity.quick_mismatch(p, digest, sampled, params)
+            if differs:
+                raise ManifestError(f"{manifest.path}: {what} file {p} does not match its recorded content hash "
+                                    f"(damaged or changed since it was packed); {_REBUILD}")
+            if note:
+                notes.append(note)
+    if level in ("quick", "hash"):
+        for s in manifest.splits.values():
+            try:
+                integrity.check_index(s.rec, s.idx, s.count)
+            except integrity.IntegrityError as e:
+                raise ManifestError(f"{e}; {_REBUILD}") from None
+    return notes

@@ -81,6 +81,21 @@ def locked(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def remove_if_unused(out: Path) -> None:
+    """Remove ``out`` when it holds nothing but a build's bookkeeping (its lock, staging, temporary files).
+
+    For a folder this run created and then failed in: nothing is left behind. A folder with
+    any other file (a committed data set, the digits' sources) is kept.
+    """
+    try:
+        names = os.listdir(out)
+    except OSError:
+        return
+    if any(n != LOCK_NAME and not n.startswith(STAGING_PREFIX) and not util.is_temp_name(n) for n in names):
+        return
+    shutil.rmtree(out, ignore_errors=True)
+
+
 def clean_stale(out: Path) -> None:
     """Remove what a killed run left: staging directories and temporary files."""
     for name in os.listdir(out):
@@ -176,18 +191,20 @@ def staging(out: Path) -> Iterator[Path]:
 
 def commit(out: Path, stage: Path, files: dict[str, Path], manifest: dict) -> None:
     """Rename the staged files (``{final name: staged path}``) into place; the manifest goes last, atomically."""
-    for p in files.values():
-        with open(p, "rb+") as f:
-            os.fsync(f.fileno())
-    # From here until the manifest is written the directory has no manifest: readers refuse it.
-    (out / MANIFEST_NAME).unlink(missing_ok=True)
-    util.fsync_dir(out)
-    for name, p in files.items():
-        os.replace(p, out / name)
-    for s in SPLITS:  # files of a split the new build does not have (e.g. an old test split)
-        for ext in ("lst", "rec", "idx"):
-            if f"{s}.{ext}" not in files:
-                (out / f"{s}.{ext}").unlink(missing_ok=True)
-    util.fsync_dir(out)
-    util.atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        for p in files.values():
+            with open(p, "rb+") as f:
+                os.fsync(f.fileno())
+        # From here until the manifest is written the directory has no manifest: readers refuse it.
+        (out / MANIFEST_NAME).unlink(missing_ok=True)
+        util.fsync_dir(out)
+        for name, p in files.items():
+            os.replace(p, out / name)
+        for s in SPLITS:  # files of a split the new build does not have (e.g. an old test split)
+            for ext in ("lst", "rec", "idx"):
+                if f"{s}.{ext}" not in files:
+                    (out / f"{s}.{ext}").unlink(missing_ok=True)
+        util.fsync_dir(out)
+        util.atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

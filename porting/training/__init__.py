@@ -7,6 +7,7 @@ Modules, in the order a run uses them:
 * ``symbol_heads`` the training heads of a translated symbol and the constants the heads share
                    (label name, aux-loss weight, parameters without weight decay);
 * ``network``      the training symbol (hand port or --symbol), the metrics of its main head;
+* ``memory``       the memory a run needs, estimated from the symbol before binding;
 * ``optimizer``    slim's RMSProp and learning-rate schedule as MXNet objects;
 * ``checkpoint``   the model directory: checkpoint files, params files, fine-tuning, data copy, lock;
 * ``metrics_log``  per-epoch metrics as CSV, JSON and a curve;

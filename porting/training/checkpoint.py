@@ -29,7 +29,7 @@ from porting.training.config import TrainError
 mx = compat.import_mx()
 
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
-from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
+from porting.training.symbol_heads import LABEL_NAME, infer_shape  # noqa: E402
 
 FORMAT = "porting.train/1"
 CHECKPOINT_NAME = "checkpoint.json"
@@ -103,28 +103,46 @@ def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict,
     """Write symbol, params and optimizer states of ``epoch``, then ``checkpoint.json`` naming it.
 
     The params file is ``mx.model.save_checkpoint``'s format (``arg:``/``aux:`` keys).
-    With ``keep_last`` > 0, older epochs are dropped from ``checkpoint.json`` first and
-    their files deleted after, so the record never names a deleted file.
+    ``checkpoint.json`` is the commit: written last, atomically. If anything fails before
+    it is written (a full disk, Ctrl-C), this epoch's params and states files are removed
+    and ``checkpoint.json`` still names the previous epoch, so no file claims work that was
+    not saved and no orphan params file remains. With ``keep_last`` > 0, older epochs are
+    dropped from ``checkpoint.json`` first and their files deleted after, so the record
+    never names a deleted file.
     """
     paths = checkpoint_paths(model_dir, prefix, epoch)
-    util.atomic_write_text(paths["symbol"], mod.symbol.tojson())
-    arg, aux = mod.get_params()
-    blob = {f"arg:{k}": v for k, v in arg.items()} | {f"aux:{k}": v for k, v in aux.items()}
-    util.atomic_write_via(paths["params"], lambda tmp: mx.nd.save(tmp, blob))
-    util.atomic_write_via(paths["states"], mod.save_optimizer_states)
     record = dict(record)
-    record["epochs"] = dict(record.get("epochs", {}))
-    record["epochs"][str(epoch)] = {kind: sha256_file(p) for kind, p in paths.items()}
-    record["epoch"] = epoch
-    dropped = sorted(int(e) for e in record["epochs"])[:-keep_last] if keep_last else []
-    for e in dropped:
-        del record["epochs"][str(e)]
-    util.atomic_write_text(model_dir / CHECKPOINT_NAME, json.dumps(record, indent=2) + "\n")
+    try:
+        util.atomic_write_text(paths["symbol"], mod.symbol.tojson())
+        arg, aux = mod.get_params()
+        blob = {f"arg:{k}": v for k, v in arg.items()} | {f"aux:{k}": v for k, v in aux.items()}
+        util.atomic_write_via(paths["params"], lambda tmp: mx.nd.save(tmp, blob))
+        util.atomic_write_via(paths["states"], mod.save_optimizer_states)
+        record["epochs"] = dict(record.get("epochs", {}))
+        record["epochs"][str(epoch)] = {kind: sha256_file(p) for kind, p in paths.items()}
+        record["epoch"] = epoch
+        dropped = sorted(int(e) for e in record["epochs"])[:-keep_last] if keep_last else []
+        for e in dropped:
+            del record["epochs"][str(e)]
+        util.atomic_write_text(model_dir / CHECKPOINT_NAME, json.dumps(record, indent=2) + "\n")
+    except BaseException:
+        if not _committed(model_dir, epoch):
+            for kind in ("params", "states"):
+                paths[kind].unlink(missing_ok=True)
+        raise
     for e in dropped:
         for kind, p in checkpoint_paths(model_dir, prefix, e).items():
             if kind != "symbol":
                 p.unlink(missing_ok=True)
     return record
+
+
+def _committed(model_dir: Path, epoch: int) -> bool:
+    """Whether ``checkpoint.json`` on disk names ``epoch`` (then its files must stay)."""
+    try:
+        return str(epoch) in json.loads((model_dir / CHECKPOINT_NAME).read_text("utf-8")).get("epochs", {})
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def check_symbol_unchanged(sym, prefix: str, model_dir: Path, record: dict) -> None:
@@ -186,7 +204,7 @@ def param_shapes(sym, data_shape: tuple[int, ...], batch: int = 1) -> tuple[dict
     shapes = {"data": (batch, *data_shape)}
     if LABEL_NAME in args:
         shapes[LABEL_NAME] = (batch,)
-    arg_shapes, _, aux_shapes = sym.infer_shape(**shapes)
+    arg_shapes, _, aux_shapes = infer_shape(sym, **shapes)
     arg = {n: tuple(s) for n, s in zip(args, arg_shapes) if n not in ("data", LABEL_NAME)}
     aux = {n: tuple(s) for n, s in zip(sym.list_auxiliary_states(), aux_shapes)}
     return arg, aux

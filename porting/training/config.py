@@ -67,6 +67,7 @@ class TrainConfig:
     log_every: int = 20
     preprocess_threads: int = 2
     keep_last: int = 0  # keep the files of this many latest epochs (0: all)
+    verify_data: bool = False  # SHA-256 of every data file before training (default: the quick check)
     resume: bool = False
 
     def __post_init__(self) -> None:
@@ -87,7 +88,7 @@ class TrainConfig:
 
 #: Fields that may differ between a run and its ``--resume``.
 RESUME_FREE = frozenset({"epochs", "gpus", "kv_store", "mirror", "log_every", "preprocess_threads", "resume",
-                         "keep_last", "data", "model_dir", "pretrained", "pretrained_epoch"})
+                         "keep_last", "data", "model_dir", "pretrained", "pretrained_epoch", "verify_data"})
 
 
 def repeat_counts(text: str) -> tuple[int, int, int]:

@@ -7,6 +7,14 @@ checkpoint record or reads the one to resume (``checkpoint``), binds the Module 
 its parameters and optimizer states; :func:`run` trains epoch by epoch, logging metrics
 (``metrics_log``) and committing a checkpoint after each.
 
+Before the model directory is created: the config, ``--model-dir`` (kind, a write probe,
+free space for one epoch's files), the devices, the data set's content
+(``load_manifest(verify="quick")``, every byte with ``--verify-data``), a split at least
+one batch large, and the memory the run needs (``memory``). Each epoch shows a progress
+bar over its batches and one over evaluation (``porting.progress``: only on a terminal),
+besides the Speedometer log lines. A checkpoint is committed by ``checkpoint.json``;
+the metrics files are written after it and rebuilt from it on ``--resume``.
+
 In ``dist_sync`` the workers start from rank 0's initial parameters (pulled from the
 kvstore) and average their batch-norm moving statistics through the kvstore at the end
 of every epoch, so all workers hold identical parameters; rank 0 writes to
@@ -20,21 +28,23 @@ import json
 import logging
 import math
 import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from porting import compat, util
+from porting import compat, progress, util
 from porting.training.config import TrainConfig, TrainError, start_params, validate
 
 mx = compat.import_mx()  # a DMLC server or scheduler process serves here and exits
 
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
 from porting.data import iterators  # noqa: E402
-from porting.data.manifest import Manifest, ManifestError, load_manifest  # noqa: E402
-from porting.training import checkpoint, symbol_heads  # noqa: E402
+from porting.data.manifest import Manifest, ManifestError, check_files, load_manifest  # noqa: E402
+from porting.training import checkpoint, memory, symbol_heads  # noqa: E402
 from porting.training.devices import check_dist_env, contexts, kvstore_type  # noqa: E402
 from porting.training.metrics_log import MetricsLog  # noqa: E402
 from porting.training.network import check_random_init, make_metric, metric_values, network_symbol  # noqa: E402
@@ -42,6 +52,10 @@ from porting.training.optimizer import SlimExponentialDecay, optimizer_spec  # n
 from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
 
 log = logging.getLogger("porting.train")
+
+#: Test hook: ``PORTING_TRAIN_PAUSE_AFTER=N`` makes the first epoch this process trains stop after N
+#: batches and sleep, so a test can interrupt it in the middle of an epoch deterministically.
+PAUSE_ENV = "PORTING_TRAIN_PAUSE_AFTER"
 
 
 @dataclass
@@ -113,34 +127,82 @@ def prepare(cfg: TrainConfig) -> Session:
 
     A resumed run loads exactly the files ``checkpoint.json`` names (checked by SHA-256),
     including the optimizer states, and restarts the update count where it stopped.
+    Nothing is written before every check has passed.
 
     Raises:
         TrainError: bad input or state, one line.
     """
     validate(cfg)
+    _check_model_dir(cfg.model_dir)
+    if cfg.pretrained and not cfg.resume and not Path(f"{cfg.pretrained}-{cfg.pretrained_epoch:04d}.params").is_file():
+        raise TrainError(f"--pretrained {cfg.pretrained}: {cfg.pretrained}-{cfg.pretrained_epoch:04d}.params not found "
+                         f"(write it with `python -m porting.convert`)")
     ctxs = contexts(cfg.gpus)
     kv_name = kvstore_type(cfg.kv_store, len(ctxs))
     check_dist_env(kv_name)
-    try:
-        manifest = load_manifest(cfg.data)
-    except ManifestError as e:
-        raise TrainError(str(e)) from e
+    manifest = load_data(cfg.data, full=cfg.verify_data)
     if "train" not in manifest.splits or manifest.splits["train"].count == 0:
         raise TrainError(f"{manifest.path} has no training images")
 
     data_shape = tuple(manifest.data_shape)
     sym, aux_logits = network_symbol(cfg, manifest.num_classes, data_shape[1:], channels=data_shape[0])
+    need = memory.check_training_memory(sym, data_shape, cfg.batch_size, ctxs,
+                                        memory.optimizer_states(cfg.optimizer, cfg.momentum))
+    _check_model_dir(cfg.model_dir, need_bytes=need.checkpoint)
     kv = mx.kv.create(kv_name) if kv_name.startswith("dist") else kv_name
     rank, num_workers = (0, 1) if isinstance(kv, str) else (kv.rank, kv.num_workers)
+    train_count = manifest.splits["train"].count // num_workers
+    if train_count < cfg.batch_size:
+        per = " per worker" if num_workers > 1 else ""
+        raise TrainError(f"the training split of {manifest.path} has {train_count} images{per}, fewer than "
+                         f"--batch-size {cfg.batch_size}: use --batch-size {max(train_count, 1)} or less")
     model_dir = Path(cfg.model_dir) if rank == 0 else Path(cfg.model_dir) / f"rank{rank}"
+    created = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
     setup = RunSetup(cfg, manifest, sym, aux_logits, ctxs, kv, kv_name, rank, num_workers, model_dir,
                      checkpoint.lock_model_dir(model_dir))
     try:
         return _prepare_locked(setup)
     except BaseException:
+        if created:  # this call made the folder and trained nothing in it: leave nothing behind
+            shutil.rmtree(model_dir, ignore_errors=True)
         setup.release()
         raise
+
+
+def _check_model_dir(model_dir: str, need_bytes: int | None = None) -> None:
+    """``--model-dir`` is (or can be made) a writable folder with room for one epoch's files."""
+    try:
+        util.check_output_dir(model_dir, "--model-dir", need_bytes=need_bytes)
+    except util.UsageError as e:
+        raise TrainError(str(e)) from None
+
+
+def load_data(data: str, full: bool = False) -> Manifest:
+    """The data set's manifest, its files checked before MXNet reads them.
+
+    The quick check (``porting.data.integrity``: sizes, digests, every ``.idx`` offset) by
+    default; with ``full`` the SHA-256 of every byte, with a progress bar.
+
+    Raises:
+        TrainError: the manifest is missing or malformed, or a file is damaged (naming it and the fix).
+    """
+    tic = time.perf_counter()
+    try:
+        manifest = load_manifest(data, verify="none")
+        if full:
+            total = sum(s.sizes[k] for s in manifest.splits.values() for k in ("lst", "rec", "idx"))
+            with progress.bar(total=round(total / 2**20, 1), desc="verify data", unit="MiB") as bar:
+                notes = check_files(manifest, "hash", on_bytes=lambda n: bar.update(n / 2**20))
+        else:
+            notes = check_files(manifest, "quick")
+    except ManifestError as e:
+        raise TrainError(str(e)) from e
+    for note in notes:
+        log.warning("%s: %s", manifest.path, note)
+    log.info("data %s: %s check passed in %.2f s", manifest.path, "full SHA-256" if full else "quick content",
+             time.perf_counter() - tic)
+    return manifest
 
 
 def _prepare_locked(setup: RunSetup) -> Session:
@@ -198,7 +260,10 @@ def _start_record(setup: RunSetup, batches_per_epoch: int, metrics_log: MetricsL
                              f"{record['batches_per_epoch']} (another number of workers?); the learning-rate "
                              f"schedule would change, so resume with the original setup")
         begin_epoch, num_update = int(record["epoch"]), int(record["num_update"])
-        metrics_log.truncate(begin_epoch)
+        if "metrics" in record:  # the rows of the committed epochs, whatever the metrics files hold
+            metrics_log.restore([row for row in record["metrics"] if int(row["epoch"]) <= begin_epoch])
+        else:  # a checkpoint written before the rows were recorded in it
+            metrics_log.truncate(begin_epoch)
         return record, begin_epoch, num_update
     name = checkpoint.CHECKPOINT_NAME
     if (model_dir / name).exists():
@@ -211,6 +276,7 @@ def _start_record(setup: RunSetup, batches_per_epoch: int, metrics_log: MetricsL
         "manifest_sha256": checkpoint.copy_data_manifest(manifest, model_dir),
         "manifest_fingerprint": manifest.fingerprint, "batches_per_epoch": batches_per_epoch,
         "num_workers": setup.num_workers, "rank": setup.rank, "epochs": {}, "epoch": 0, "num_update": 0,
+        "metrics": [],
     }
     return record, 0, 0
 
@@ -267,19 +333,41 @@ def _env(name: str, value: str | None):
                 os.environ[name] = old
 
 
-def evaluate(mod, data_iter, metric, max_batches: int | None = None) -> dict[str, float]:
-    """Metrics of the module in inference mode over the iterator, padding excluded."""
+def evaluate(mod, data_iter, metric, max_batches: int | None = None, batches: int | None = None) -> dict[str, float]:
+    """Metrics of the module in inference mode over the iterator, padding excluded.
+
+    A batch smaller than the one the module is bound for (a validation split smaller than
+    ``--batch-size`` is read in batches of its own size) is padded with zeros up to it;
+    the padding never reaches the metric. ``batches`` sizes the progress bar.
+    """
     metric.reset()
     data_iter.reset()
     outputs = mod.output_names
-    for nbatch, batch in enumerate(data_iter):
-        if max_batches is not None and nbatch >= max_batches:
-            break
-        mod.forward(batch, is_train=False)
-        n = batch.data[0].shape[0] - (batch.pad or 0)
-        preds = {name: out[:n] for name, out in zip(outputs, mod.get_outputs())}
-        metric.update_dict({LABEL_NAME: batch.label[0][:n]}, preds)
+    bound = mod.data_shapes[0].shape[0]
+    with progress.bar(total=batches, desc="evaluate", unit="batch") as bar:
+        for nbatch, batch in enumerate(data_iter):
+            if max_batches is not None and nbatch >= max_batches:
+                break
+            n = batch.data[0].shape[0] - (batch.pad or 0)
+            if batch.data[0].shape[0] < bound:
+                batch = _padded(batch, bound)
+            mod.forward(batch, is_train=False)
+            preds = {name: out[:n] for name, out in zip(outputs, mod.get_outputs())}
+            metric.update_dict({LABEL_NAME: batch.label[0][:n]}, preds)
+            bar.update(1)
     return metric_values(metric)
+
+
+def _padded(batch, size: int):
+    """``batch`` with zero images (and labels) appended up to ``size``; ``pad`` counts them."""
+    extra = size - batch.data[0].shape[0]
+
+    def grow(array):
+        return mx.nd.concat(array, mx.nd.zeros((extra, *array.shape[1:]), ctx=array.context, dtype=array.dtype),
+                            dim=0)
+
+    return mx.io.DataBatch([grow(d) for d in batch.data], [grow(label) for label in batch.label],
+                           pad=(batch.pad or 0) + extra)
 
 
 def _sync_aux(kv, mod, num_workers: int) -> None:
@@ -315,9 +403,16 @@ def _run(session: Session) -> TrainResult:
         return result(s.begin_epoch)
     metric = make_metric(mod.symbol, manifest.num_classes)
     val_metric = make_metric(mod.symbol, manifest.num_classes)
-    val_iter = None
+    val_iter, val_batches = None, 0
     if "val" in manifest.splits and manifest.splits["val"].count:
-        val_iter = iterators.make_split_iterator(manifest, "val", cfg.batch_size, train=False,
+        # ImageRecordIter cannot read a batch larger than its file: a small split is read in smaller
+        # batches, which evaluate() pads up to the bound batch size.
+        val_batch = min(cfg.batch_size, manifest.splits["val"].count)
+        val_batches = math.ceil(manifest.splits["val"].count / val_batch)
+        if val_batch < cfg.batch_size:
+            log.info("the validation split has %d images, fewer than --batch-size %d: evaluating in batches of %d",
+                     manifest.splits["val"].count, cfg.batch_size, val_batch)
+        val_iter = iterators.make_split_iterator(manifest, "val", val_batch, train=False,
                                                  preprocess_threads=cfg.preprocess_threads)
     speedometer = mx.callback.Speedometer(cfg.batch_size * setup.num_workers, frequent=cfg.log_every,
                                           auto_reset=False)
@@ -325,6 +420,7 @@ def _run(session: Session) -> TrainResult:
              s.metrics_log.title, ", ".join(str(c) for c in setup.contexts), setup.kv_name, setup.rank,
              setup.num_workers, first, cfg.epochs, s.batches_per_epoch, cfg.batch_size, s.optimizer_name)
     record, num_update = s.record, s.num_update
+    pause = _pause_hook()
     for epoch in range(s.begin_epoch, cfg.epochs):
         tic = time.perf_counter()
         # Per-epoch seeds: the data order and dropout masks of epoch e do not depend on
@@ -335,18 +431,21 @@ def _run(session: Session) -> TrainResult:
             preprocess_threads=cfg.preprocess_threads, part_index=setup.rank, num_parts=setup.num_workers)
         metric.reset()
         nbatch = 0
-        while nbatch < s.batches_per_epoch:
-            try:
-                batch = next(train_iter)
-            except StopIteration:  # a worker's part can be short of a full epoch: wrap around
-                train_iter.reset()
-                continue
-            mod.forward_backward(batch)
-            mod.update()
-            mod.update_metric(metric, batch.label)
-            nbatch += 1
-            num_update += 1
-            speedometer(mx.model.BatchEndParam(epoch=epoch + 1, nbatch=nbatch, eval_metric=metric, locals=None))
+        with progress.bar(total=s.batches_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") as bar:
+            while nbatch < s.batches_per_epoch:
+                try:
+                    batch = next(train_iter)
+                except StopIteration:  # a worker's part can be short of a full epoch: wrap around
+                    train_iter.reset()
+                    continue
+                mod.forward_backward(batch)
+                mod.update()
+                mod.update_metric(metric, batch.label)
+                nbatch += 1
+                num_update += 1
+                bar.update(1)
+                speedometer(mx.model.BatchEndParam(epoch=epoch + 1, nbatch=nbatch, eval_metric=metric, locals=None))
+                pause(nbatch)
         # MXNet 1.9 updates the batch-norm moving statistics in backward without the engine
         # ordering later reads after those writes (a read right after can see the old
         # values; checked on CPU): wait for them before evaluating or saving.
@@ -362,16 +461,62 @@ def _run(session: Session) -> TrainResult:
             "samples_per_s": round(nbatch * cfg.batch_size / seconds, 3),
         }
         if val_iter is not None:
-            values = evaluate(mod, val_iter, val_metric)
+            values = evaluate(mod, val_iter, val_metric, batches=val_batches)
             row.update(val_top1=values.get("top1"), val_top5=values.get("top5"), val_ce=values.get("ce"))
-        # Metrics first, checkpoint.json last: a kill in between leaves a row that resume drops.
-        s.metrics_log.append(row)
+        # checkpoint.json first (it also records the row), the metrics files after it: no file
+        # claims an epoch whose checkpoint was not saved, and resume rewrites them from the record.
         record["num_update"] = num_update
-        record = checkpoint.save_checkpoint(mod, setup.model_dir, cfg.prefix, epoch + 1, record, cfg.keep_last)
+        record["metrics"] = [r for r in record.get("metrics", []) if int(r["epoch"]) != epoch + 1] + [row]
+        record = _save(mod, setup, cfg, epoch + 1, record)
+        try:
+            s.metrics_log.append(row)
+        except OSError as e:
+            raise TrainError(f"epoch {epoch + 1} is saved ({setup.model_dir / checkpoint.CHECKPOINT_NAME}), but "
+                             f"writing the metrics failed ({_why(e)}); free some space, then resume with: "
+                             f"{_resume_command(cfg)} (it rewrites the metrics from the checkpoint)") from e
         log.info("epoch %d done in %.1f s: %s", epoch + 1, seconds,
                  ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
     s.record, s.num_update, s.begin_epoch = record, num_update, cfg.epochs
     return result(cfg.epochs)
+
+
+def _save(mod, setup: RunSetup, cfg: TrainConfig, epoch: int, record: dict) -> dict:
+    """Commit the epoch's checkpoint; a failed write is a TrainError that says what was kept."""
+    try:
+        return checkpoint.save_checkpoint(mod, setup.model_dir, cfg.prefix, epoch, record, cfg.keep_last)
+    except (OSError, mx.base.MXNetError) as e:
+        kept = int(record.get("epoch", 0))
+        then = (f"resume with: {_resume_command(cfg)}" if kept else "re-run the same command")
+        raise TrainError(f"saving epoch {epoch} in {setup.model_dir} failed ({_why(e)}); nothing of epoch {epoch} "
+                         f"was kept ({checkpoint.CHECKPOINT_NAME} still names "
+                         f"{f'epoch {kept}' if kept else 'no epoch'}): free some space, then {then}") from e
+
+
+def _resume_command(cfg: TrainConfig) -> str:
+    return f"python -m porting.train --resume --model-dir {cfg.model_dir}"
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__
+
+
+def _pause_hook():
+    """``PAUSE_ENV``: stop the first epoch after N batches and sleep (for tests of Ctrl-C)."""
+    after = os.environ.get(PAUSE_ENV)
+    if not after:
+        return lambda n: None
+    limit, fired = int(after), [False]
+
+    def hook(n: int) -> None:
+        if n == limit and not fired[0]:
+            fired[0] = True
+            print(f"porting.train: paused after {n} batches ({PAUSE_ENV})", file=sys.stderr, flush=True)
+            time.sleep(3600)
+
+    return hook
 
 
 def train(cfg: TrainConfig) -> TrainResult:

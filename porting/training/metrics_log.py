@@ -4,9 +4,11 @@ The rows are data; the three files are renderings of the same list (STYLE 6). Ev
 write replaces the whole file atomically (``porting.util``: temporary name + rename), so a
 reader, or a run killed in the middle of a write, sees the old table or the new one.
 
-On resume the training loop calls :meth:`MetricsLog.truncate` with the last complete epoch:
-rows of an epoch whose checkpoint was never committed are dropped, so the table and
-the checkpoints always agree.
+The training loop writes them after the epoch's checkpoint is committed, and the
+checkpoint record (``checkpoint.json``) carries the same rows: on resume
+:meth:`MetricsLog.restore` rewrites the files from it, so a table that a failed write
+left behind, or one that holds an epoch whose checkpoint was never committed, is put
+right (:meth:`MetricsLog.truncate` does the latter for checkpoints older than that).
 """
 from __future__ import annotations
 
@@ -63,6 +65,15 @@ class MetricsLog:
         if len(kept) != len(self.rows):
             self.rows = kept
             self.write()
+
+    def restore(self, rows: list[dict]) -> None:
+        """Make the table exactly ``rows`` (the checkpoint's) and rewrite all three files.
+
+        Always rewritten: after a failed write the three files may disagree with each other
+        (``metrics.json`` new, ``metrics.csv`` old), which the rows alone do not show.
+        """
+        self.rows = sorted((dict(r) for r in rows), key=lambda r: int(r["epoch"]))
+        self.write()
 
     def append(self, row: dict) -> None:
         """Add (or replace) the row of ``row['epoch']`` and rewrite all three files."""

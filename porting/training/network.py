@@ -137,14 +137,29 @@ def translated_symbol(cfg: TrainConfig, num_classes: int, data_shape: tuple[int,
     data has another number of classes than the logits layers, those layers are resized
     (their parameters then start fresh, see ``checkpoint.load_pretrained``).
 
+    A symbol translated for another input size is refused even when its shapes still fit:
+    its pads (SAME) and pooling conventions were derived for the translated size, and at
+    another size its windows would be silently shifted (``PREFIX-report.json`` names the
+    size; without it only the shape checks apply, with a warning).
+
     Raises:
-        TrainError: the file is missing or unusable, or the symbol does not take the data's
-        input (naming the size it was translated for).
+        TrainError: the file is missing or unusable, the symbol was translated for another
+        input size (naming both), or it does not take the data's input.
     """
     path = Path(f"{cfg.symbol}-symbol.json")
     if not path.is_file():
         raise TrainError(f"--symbol {cfg.symbol}: {path} not found (write it with "
                          f"`python -m porting.autoport ... --out {cfg.symbol}`)")
+    c, h, w = data_shape
+    size = _translated_size(cfg.symbol)
+    if size is None:
+        log.warning("--symbol %s: %s-report.json (which names the input size it was translated for) is missing; "
+                    "cannot check that its pads were derived for %dx%d", cfg.symbol, cfg.symbol, h, w)
+    elif size != f"{h}x{w}":
+        raise TrainError(f"--symbol {cfg.symbol} was translated for {size} input, the data's input is {h}x{w}: its "
+                         f"pads and pooling windows were derived for {size} and would be shifted at {h}x{w}; "
+                         f"rebuild the data with `python -m porting.data ... --size {size}` (or --crop {size}), or "
+                         f"autoport the network again with --size {h}x{w}")
     try:
         sym = mx.sym.load(str(path))
     except mx.base.MXNetError as e:
@@ -168,7 +183,7 @@ def translated_symbol(cfg: TrainConfig, num_classes: int, data_shape: tuple[int,
         raise TrainError(f"--symbol {path}: {e}") from e
     problem = symbol_heads.input_problem(sym, tuple(data_shape))
     if problem is None:
-        _, outs, _ = sym.infer_shape(data=(1, *data_shape), **{LABEL_NAME: (1,)})
+        _, outs, _ = symbol_heads.infer_shape(sym, data=(1, *data_shape), **{LABEL_NAME: (1,)})
         wrong = [f"{n} {tuple(s)}" for n, s in zip(sym.list_outputs(), outs) if tuple(s) != (1, num_classes)]
         if wrong:
             problem = f"outputs {', '.join(wrong)} instead of (1, {num_classes}) for one image"
@@ -177,8 +192,6 @@ def translated_symbol(cfg: TrainConfig, num_classes: int, data_shape: tuple[int,
         problem = _params_size_problem(sym, data_shape, initial_params(cfg),
                                        symbol_heads.logits_params(sym) if resized else ())
     if problem:
-        c, h, w = data_shape
-        size = _translated_size(cfg.symbol)
         hint = (f"it was translated for {size} input: rebuild the data with `python -m porting.data ... --size "
                 f"{size}`, or autoport the network again with --size {h}x{w}" if size else
                 f"autoport the network again with --size {h}x{w} ({cfg.symbol}-report.json, which names the "

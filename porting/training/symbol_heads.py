@@ -10,6 +10,8 @@ and the batch-norm momentum can be set.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -29,7 +31,17 @@ _SHAPE_OPS = {"Reshape", "reshape", "Flatten", "flatten", "_copy", "identity"}
 _SOFTMAX_OPS = {"softmax", "log_softmax", "SoftmaxActivation", "SoftmaxOutput"}
 
 
-def _is_prediction(nodes: list[dict], index: int) -> bool:
+def infer_shape(symbol, **shapes):
+    """``symbol.infer_shape(**shapes)`` without MXNet's ``infer_shape error. Arguments:`` lines on stdout.
+
+    MXNet 1.9 prints them (``print``) before it raises; on stdout they would corrupt the
+    output of a command (``porting.predict --json``). The ``MXNetError`` still says what is wrong.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        return symbol.infer_shape(**shapes)
+
+
+def is_prediction(nodes: list[dict], index: int) -> bool:
     """True when an output is a softmax (through reshapes): slim's Predictions."""
     for _ in range(8):
         node = nodes[index]
@@ -61,7 +73,7 @@ def training_symbol(symbol, *, label_smoothing: float = 0.0, num_classes: int | 
     graph = symbol_graph(symbol)
     nodes = graph["nodes"]
     outputs = [symbol[i] for i in range(len(symbol.list_outputs()))]
-    logits = [out for out, head in zip(outputs, graph["heads"]) if not _is_prediction(nodes, head[0])]
+    logits = [out for out, head in zip(outputs, graph["heads"]) if not is_prediction(nodes, head[0])]
     if not logits:
         raise ValueError("the symbol has no logits output (every output is a softmax)")
     label = mx.sym.Variable(LABEL_NAME)
@@ -102,7 +114,7 @@ def _logits_walk(graph: dict) -> tuple[list[int], list[int], list[str]]:
     """
     nodes = graph["nodes"]
     stack = [head[0] for head in graph["heads"]
-             if nodes[head[0]]["op"] == "SoftmaxOutput" or not _is_prediction(nodes, head[0])]
+             if nodes[head[0]]["op"] == "SoftmaxOutput" or not is_prediction(nodes, head[0])]
     layers, reshapes, blockers, seen = [], [], [], set()
     while stack:
         index = stack.pop()
@@ -199,7 +211,7 @@ def input_problem(symbol, data_shape: tuple[int, ...]) -> str | None:
         shapes[LABEL_NAME] = (1,)
     internals = symbol.get_internals()
     try:
-        _, out_shapes, _ = internals.infer_shape(**shapes)
+        _, out_shapes, _ = infer_shape(internals, **shapes)
     except mx.base.MXNetError as error:
         return str(error).strip().splitlines()[0]
     if out_shapes is None:

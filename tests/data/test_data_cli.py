@@ -463,13 +463,33 @@ def test_killed_while_packing_leaves_nothing_that_looks_complete(tmp_path, capsy
     assert sum(s.count for s in m.splits.values()) == 40
     assert len(records(m.splits["train"].rec, m.splits["train"].idx)) == m.splits["train"].count
 
-    # A rebuild (new seed) killed mid-way leaves the previous data set intact and valid.
+    # A rebuild (new seed: a changed split, so --force) killed mid-way leaves the previous data set intact.
     before = json.loads((out / "manifest.json").read_text())
-    proc = _start_paused(argv + ["--seed", "1"], after=5)
+    proc = _start_paused(argv + ["--seed", "1", "--force"], after=5)
     _kill(proc)
     assert json.loads((out / "manifest.json").read_text()) == before
     load_manifest(out, verify="hash")
-    stdout, _ = run_ok(argv + ["--seed", "1"], capsys)
+    stdout, _ = run_ok(argv + ["--seed", "1", "--force"], capsys)
     assert stdout.startswith("wrote") and load_manifest(out, verify="hash").seed == 1
     assert Counter(p.name.split(".")[-1] for p in out.iterdir() if p.is_file() and not p.name.startswith(".")) == \
         Counter({"lst": 2, "rec": 2, "idx": 2, "json": 1, "bin": 1, "tsv": 1})
+
+
+# -- progress -------------------------------------------------------------------------------
+
+
+def test_progress_bars_on_a_terminal_and_no_progress(tmp_path, capsys):
+    from porting import progress
+
+    src = make_folders(tmp_path / "src", per_class=3)
+    argv = ["--layout", "folders", "--src", str(src), "--resize", "16"]
+    progress.configure(True)  # as on a terminal
+    try:
+        assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+        err = capsys.readouterr().err
+        assert "check:" in err and "pack train:" in err and "img/s]" in err
+        assert main(argv + ["--out", str(tmp_path / "b"), "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert "check:" not in err and "pack train:" not in err
+    finally:
+        progress.configure(None)

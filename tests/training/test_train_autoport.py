@@ -150,16 +150,28 @@ def test_symbol_translated_for_another_input_size_is_a_clear_error(tmp_path_fact
     model_dir = tmp_path / "run"
     argv = ["--symbol", other, "--data", str(digits_data), "--model-dir", str(model_dir), "--epochs", "1", *SHORT]
     assert train_cli.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: --symbol {other} does not take the data's input 3x32x32")
-    assert "it was translated for 24x24 input" in err[0] and "--size 32x32" in err[0], err[0]
-    assert not (model_dir / checkpoint.CHECKPOINT_NAME).exists()
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and err[0].startswith(f"error: --symbol {other} was translated for 24x24 input, the "
+                                               f"data's input is 32x32"), err
+    assert "--size 24x24" in err[0] and "autoport the network again with --size 32x32" in err[0], err[0]
+    assert not model_dir.exists()
+
+    # Without the report (which names the size) the shapes still give it away.
+    bare = tmp_path / "bare"
+    for suffix in ("-symbol.json", "-0000.params"):
+        (tmp_path / f"bare{suffix}").write_bytes(open(f"{other}{suffix}", "rb").read())
+    argv[1] = str(bare)
+    assert train_cli.main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and err[0].startswith(f"error: --symbol {bare} does not take the data's input 3x32x32")
+    assert "report.json, which names the translated size, is missing" in err[0], err[0]
+    assert not model_dir.exists()
 
 
 def test_irv2_options_and_missing_files_are_one_line_errors(tiny, digits_data, tmp_path, capsys):
     base = ["--symbol", tiny, "--data", str(digits_data), "--model-dir", str(tmp_path / "m")]
     assert train_cli.main(base + ["--repeats", "1,1,1", "--align-feature-maps"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "--align-feature-maps, --repeats shape the hand-ported Inception-ResNet-v2 only" in err[0]
     assert train_cli.main(base + ["--dropout-keep-prob", "0.8"]) == 2  # even at its default: it would not apply
     assert "--dropout-keep-prob shapes the hand-ported" in capsys.readouterr().err
