@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
+from porting import util
 from porting.cli import common
 
 
@@ -73,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = common.parse_args(build_parser(), argv)
+    if args is None:
+        return util.EXIT_USAGE
     from porting.data.sources import DataError
 
     return common.run(lambda: _main(args), args, errors=(DataError,),

@@ -96,7 +96,9 @@ def preprocess_options(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = common.parse_args(build_parser(), argv)
+    if args is None:
+        return util.EXIT_USAGE
     return common.run(lambda: _main(args), args, interrupted="nothing is written by predict: run it again")
 
 

@@ -35,7 +35,7 @@ import logging
 import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
-from porting import progress
+from porting import progress, util
 from porting.cli import common
 from porting.util import UsageError
 
@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    explicit = vars(parser.parse_args(argv))
+    parsed = common.parse_args(parser, argv)
+    if parsed is None:
+        return util.EXIT_USAGE
+    explicit = vars(parsed)
     args = argparse.Namespace(debug=explicit.pop("debug", False), no_progress=explicit.pop("no_progress", False))
     model_dir = explicit["model_dir"]
     return common.run(lambda: _main(parser, explicit), args,
@@ -170,7 +173,7 @@ def _main(parser: argparse.ArgumentParser, explicit: dict) -> int:
         try:
             explicit["repeats"] = repeat_counts(explicit["repeats"])
         except ValueError as e:
-            parser.error(f"argument --repeats: {e}")
+            raise util.UsageError(f"argument --repeats: {e}") from None
     resume = explicit.pop("resume", False)
     try:
         if resume:

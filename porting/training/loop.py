@@ -421,61 +421,64 @@ def _run(session: Session) -> TrainResult:
              setup.num_workers, first, cfg.epochs, s.batches_per_epoch, cfg.batch_size, s.optimizer_name)
     record, num_update = s.record, s.num_update
     pause = _pause_hook()
-    for epoch in range(s.begin_epoch, cfg.epochs):
-        tic = time.perf_counter()
-        # Per-epoch seeds: the data order and dropout masks of epoch e do not depend on
-        # whether the run was resumed before it.
-        mx.random.seed(cfg.seed + epoch)
-        train_iter = iterators.make_split_iterator(
-            manifest, "train", cfg.batch_size, train=True, seed=cfg.seed + epoch,
-            preprocess_threads=cfg.preprocess_threads, part_index=setup.rank, num_parts=setup.num_workers)
-        metric.reset()
-        nbatch = 0
-        with progress.bar(total=s.batches_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") as bar:
-            while nbatch < s.batches_per_epoch:
-                try:
-                    batch = next(train_iter)
-                except StopIteration:  # a worker's part can be short of a full epoch: wrap around
-                    train_iter.reset()
-                    continue
-                mod.forward_backward(batch)
-                mod.update()
-                mod.update_metric(metric, batch.label)
-                nbatch += 1
-                num_update += 1
-                bar.update(1)
-                speedometer(mx.model.BatchEndParam(epoch=epoch + 1, nbatch=nbatch, eval_metric=metric, locals=None))
-                pause(nbatch)
-        # MXNet 1.9 updates the batch-norm moving statistics in backward without the engine
-        # ordering later reads after those writes (a read right after can see the old
-        # values; checked on CPU): wait for them before evaluating or saving.
-        mx.nd.waitall()
-        if setup.distributed:
-            _sync_aux(setup.kv, mod, setup.num_workers)
-        train_values = metric_values(metric)
-        seconds = time.perf_counter() - tic
-        row = {
-            "epoch": epoch + 1, "num_update": num_update, "lr": s.scheduler(num_update),
-            "train_top1": train_values.get("top1"), "train_top5": train_values.get("top5"),
-            "train_ce": train_values.get("ce"), "samples": nbatch * cfg.batch_size, "seconds": round(seconds, 3),
-            "samples_per_s": round(nbatch * cfg.batch_size / seconds, 3),
-        }
-        if val_iter is not None:
-            values = evaluate(mod, val_iter, val_metric, batches=val_batches)
-            row.update(val_top1=values.get("top1"), val_top5=values.get("top5"), val_ce=values.get("ce"))
-        # checkpoint.json first (it also records the row), the metrics files after it: no file
-        # claims an epoch whose checkpoint was not saved, and resume rewrites them from the record.
-        record["num_update"] = num_update
-        record["metrics"] = [r for r in record.get("metrics", []) if int(r["epoch"]) != epoch + 1] + [row]
-        record = _save(mod, setup, cfg, epoch + 1, record)
-        try:
-            s.metrics_log.append(row)
-        except OSError as e:
-            raise TrainError(f"epoch {epoch + 1} is saved ({setup.model_dir / checkpoint.CHECKPOINT_NAME}), but "
-                             f"writing the metrics failed ({_why(e)}); free some space, then resume with: "
-                             f"{_resume_command(cfg)} (it rewrites the metrics from the checkpoint)") from e
-        log.info("epoch %d done in %.1f s: %s", epoch + 1, seconds,
-                 ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+    # MXNet's MKL-DNN average pooling logs a line at the first training forward of each pooling, on
+    # its engine thread: the filter stays for the whole loop, so the line meets it wherever it lands.
+    with compat.quiet_native_stderr():
+        for epoch in range(s.begin_epoch, cfg.epochs):
+            tic = time.perf_counter()
+            # Per-epoch seeds: the data order and dropout masks of epoch e do not depend on
+            # whether the run was resumed before it.
+            mx.random.seed(cfg.seed + epoch)
+            train_iter = iterators.make_split_iterator(
+                manifest, "train", cfg.batch_size, train=True, seed=cfg.seed + epoch,
+                preprocess_threads=cfg.preprocess_threads, part_index=setup.rank, num_parts=setup.num_workers)
+            metric.reset()
+            nbatch = 0
+            with progress.bar(total=s.batches_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch") as bar:
+                while nbatch < s.batches_per_epoch:
+                    try:
+                        batch = next(train_iter)
+                    except StopIteration:  # a worker's part can be short of a full epoch: wrap around
+                        train_iter.reset()
+                        continue
+                    mod.forward_backward(batch)
+                    mod.update()
+                    mod.update_metric(metric, batch.label)
+                    nbatch += 1
+                    num_update += 1
+                    bar.update(1)
+                    speedometer(mx.model.BatchEndParam(epoch=epoch + 1, nbatch=nbatch, eval_metric=metric, locals=None))
+                    pause(nbatch)
+            # MXNet 1.9 updates the batch-norm moving statistics in backward without the engine
+            # ordering later reads after those writes (a read right after can see the old
+            # values; checked on CPU): wait for them before evaluating or saving.
+            mx.nd.waitall()
+            if setup.distributed:
+                _sync_aux(setup.kv, mod, setup.num_workers)
+            train_values = metric_values(metric)
+            seconds = time.perf_counter() - tic
+            row = {
+                "epoch": epoch + 1, "num_update": num_update, "lr": s.scheduler(num_update),
+                "train_top1": train_values.get("top1"), "train_top5": train_values.get("top5"),
+                "train_ce": train_values.get("ce"), "samples": nbatch * cfg.batch_size, "seconds": round(seconds, 3),
+                "samples_per_s": round(nbatch * cfg.batch_size / seconds, 3),
+            }
+            if val_iter is not None:
+                values = evaluate(mod, val_iter, val_metric, batches=val_batches)
+                row.update(val_top1=values.get("top1"), val_top5=values.get("top5"), val_ce=values.get("ce"))
+            # checkpoint.json first (it also records the row), the metrics files after it: no file
+            # claims an epoch whose checkpoint was not saved, and resume rewrites them from the record.
+            record["num_update"] = num_update
+            record["metrics"] = [r for r in record.get("metrics", []) if int(r["epoch"]) != epoch + 1] + [row]
+            record = _save(mod, setup, cfg, epoch + 1, record)
+            try:
+                s.metrics_log.append(row)
+            except OSError as e:
+                raise TrainError(f"epoch {epoch + 1} is saved ({setup.model_dir / checkpoint.CHECKPOINT_NAME}), but "
+                                 f"writing the metrics failed ({_why(e)}); free some space, then resume with: "
+                                 f"{_resume_command(cfg)} (it rewrites the metrics from the checkpoint)") from e
+            log.info("epoch %d done in %.1f s: %s", epoch + 1, seconds,
+                     ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
     s.record, s.num_update, s.begin_epoch = record, num_update, cfg.epochs
     return result(cfg.epochs)
 

@@ -193,9 +193,6 @@ def test_predict_json_on_stdout_parses(digits_model, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="MXNet logs 'MKLDNN Pooling: training with prop_kind is forward_scoring' at "
-                                       "the first training forward of each average pooling; until "
-                                       "porting/training/loop.py runs its epochs in compat.quiet_native_stderr()")
 def test_train_short_run(digits_data, tmp_path):
     done = _python(["-m", "porting.train", "--data", str(digits_data), "--model-dir", str(tmp_path / "run"),
                     "--repeats", "reduced", "--align-feature-maps", "--batch-size", "16", "--max-batches", "2",
