@@ -746,7 +746,7 @@ CASES = [
          "--src is required for --layout folders"),
     Case("data: --src does not exist", "data", lambda env: _data(env, src=env.tmp / "none"), "does not exist"),
     Case("data: unknown --layout", "data",
-         lambda env: (["--layout", "imagenet", "--out", env.tmp / "out"], env.tmp / "out"), "invalid choice: 'imagenet'"),
+         lambda env: (["--layout", "imagenet", "--out", env.tmp / "out"], env.tmp / "out"), "--layout must be one of folders, oxford17, oxford102, digits, got 'imagenet'"),
     Case("data: no class folders", "data", _case_no_class_folders, "has no class sub-folders"),
     Case("data: empty class folder", "data", _case_empty_class, "class 'emu' is empty"),
     Case("data: class whose files are all bad", "data", _case_all_bad, "class 'emu' has no usable images"),
