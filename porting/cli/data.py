@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args) -> int:
     from pathlib import Path
 
+    from porting.data.build import build
+    from porting.data.build_config import BuildConfig
     from porting.data.imageproc import ResizeSpec
-    from porting.data.packing import BuildConfig, build
 
     resize = None
     if args.resize is not None:

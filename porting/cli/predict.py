@@ -80,7 +80,7 @@ def _rgb(text: str | None, flag: str, positive: bool = False) -> tuple[float, fl
 
 def preprocess_options(args):
     """The preprocessing flags, checked for form (what is missing is decided once the model is found)."""
-    from porting.serving.prediction import PreprocessOptions
+    from porting.serving.model_loading import PreprocessOptions
 
     size = None
     if args.size is not None:
@@ -117,6 +117,8 @@ def _main(args) -> int:
     from pathlib import Path
 
     from porting.serving import prediction
+    from porting.serving.model_loading import PredictError, load_model
+    from porting.serving.predictor import Predictor
     from porting.training.config import TrainError
     from porting.training.devices import contexts
 
@@ -124,10 +126,10 @@ def _main(args) -> int:
     try:
         ctx = contexts(args.gpus)
         if len(ctx) != 1:
-            raise prediction.PredictError("--gpus: prediction runs on one device; give one GPU number")
-        model = prediction.load_model(args.model, args.epoch, args.manifest, options)
-        predictor = prediction.Predictor(model, ctx[0], args.batch_size)
-    except (prediction.PredictError, TrainError) as e:
+            raise PredictError("--gpus: prediction runs on one device; give one GPU number")
+        model = load_model(args.model, args.epoch, args.manifest, options)
+        predictor = Predictor(model, ctx[0], args.batch_size)
+    except (PredictError, TrainError) as e:
         raise util.UsageError(str(e)) from e
 
     status = 0
@@ -149,7 +151,7 @@ def _main(args) -> int:
             root = Path(args.root) if args.root else prediction.default_root(model, Path(args.eval))
             items = prediction.read_list(args.eval, root)
             result = prediction.evaluate_list(model, predictor, items, args.top_k, args.allow_train_images)
-        except prediction.PredictError as e:
+        except PredictError as e:
             raise util.UsageError(str(e)) from e
         report["eval"] = {"list": args.eval, "count": result.count, "top1": result.top1,
                           f"top{result.k}": result.topk, "cross_entropy": result.cross_entropy,

@@ -29,7 +29,7 @@ from porting.data.sources import DataError, Source
 from porting.data.splits import SPLITS
 
 if TYPE_CHECKING:
-    from porting.data.packing import BuildConfig
+    from porting.data.build_config import BuildConfig
 
 MEAN_IMG_NAME = "mean.bin"
 CONTENTS_NAME = "contents.tsv"

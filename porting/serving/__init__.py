@@ -1,6 +1,8 @@
-"""Serving the trained model: ``prediction`` (load a model directory, preprocess exactly as in
-training, predict and evaluate) and ``rewrites`` (inference-only graph rewrites such as
-residual-scale folding).
+"""Serving the trained model: ``model_loading`` (a model directory written by ``porting.train``,
+or a converted ``PREFIX-symbol.json``/params pair with its preprocessing flags), ``preprocessing``
+(an image file as the network input, exactly as in training), ``predictor`` (the Predictor:
+scores with MXNet's Module in inference mode), ``prediction`` (predict files, evaluate an
+``.lst``) and ``rewrites`` (inference-only graph rewrites such as residual-scale folding).
 
 Checkpoints are read through ``porting.training.checkpoint`` (format constants and readers)
 and the label name comes from ``porting.training.symbol_heads``; serving never imports the

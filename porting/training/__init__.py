@@ -11,7 +11,8 @@ Modules, in the order a run uses them:
 * ``optimizer``    slim's RMSProp and learning-rate schedule as MXNet objects;
 * ``checkpoint``   the model directory: checkpoint files, params files, fine-tuning, data copy, lock;
 * ``metrics_log``  per-epoch metrics as CSV, JSON and a curve;
-* ``loop``         prepare() and run(): the run itself, train() = both.
+* ``preparation``  prepare(): everything up to the first batch (checks, lock, module, parameters, states);
+* ``loop``         run(): the epochs, evaluation and checkpointing; train() = prepare() then run().
 
 Training never imports the verifier or autoport; serving reads checkpoints through
 ``checkpoint`` and never imports the loop.

@@ -6,7 +6,7 @@ each written to a temporary name and renamed (``porting.util``); ``checkpoint.js
 written last and names the last complete epoch with the SHA-256 of its files.
 ``--resume`` reads only what ``checkpoint.json`` names, so a kill at any moment loses at
 most the epoch in progress. ``MODEL_DIR/data`` holds a copy of the data set's manifest,
-mean image and contents list: prediction (``porting.serving.prediction``) reads its
+mean image and contents list: serving (``porting.serving.model_loading``) reads its
 preprocessing only from there, and reads the checkpoint through this module's format
 constants and readers, never through the training loop.
 

@@ -17,8 +17,9 @@ import pytest
 
 from porting.cli.data import main
 from porting.data import imageproc, integrity
+from porting.data.build import split_changes
+from porting.data.build_config import BuildConfig
 from porting.data.manifest import ManifestError, load_manifest
-from porting.data.packing import BuildConfig, split_changes
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,9 @@ mx = compat.import_mx()
 
 from porting.cli import convert  # noqa: E402
 from porting.cli import predict  # noqa: E402
-from porting.serving import prediction  # noqa: E402
+from porting.serving import model_loading, prediction  # noqa: E402
+from porting.serving.predictor import Predictor  # noqa: E402
+from porting.serving.preprocessing import Preprocessing  # noqa: E402
 
 SIZE, CLASSES, REPEATS = 32, 3, (1, 1, 1)
 
@@ -99,7 +101,7 @@ def test_converted_model_predicts_what_tf_computes(converted, tmp_path, capsys):
                          "--top-k", str(CLASSES), "--json", *map(str, paths)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["epoch"] == 0 and len(report["predictions"]) == 3
-    pre = prediction.Preprocessing("inception", (3, SIZE, SIZE))
+    pre = Preprocessing("inception", (3, SIZE, SIZE))
     want = tf_scores(np.stack([pre(p.read_bytes()).transpose(1, 2, 0) for p in paths]))
     for pred, expected in zip(report["predictions"], want):
         got = np.zeros(CLASSES)
@@ -134,7 +136,7 @@ def test_inception_preset_is_slims_eval_preprocessing():
     """Central 87.5 % (tf.image.central_crop's integer offsets), bilinear to HxW, pixel / 127.5 - 1."""
     img = np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8)
     ok, buf = cv2.imencode(".png", img[:, :, ::-1])  # RGB content, stored as OpenCV's BGR
-    got = prediction.Preprocessing("inception", (3, 16, 16))(buf.tobytes())
+    got = Preprocessing("inception", (3, 16, 16))(buf.tobytes())
     top, left = int((40 - 40 * 0.875) / 2), int((48 - 48 * 0.875) / 2)  # 2, 3
     crop = img[top:40 - top, left:48 - left]
     want = cv2.resize(crop, (16, 16), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1.0
@@ -145,7 +147,7 @@ def test_inception_preset_is_slims_eval_preprocessing():
 def test_mean_std_preset_resizes_crops_and_normalises():
     img = np.random.default_rng(2).integers(0, 256, (30, 60, 3), dtype=np.uint8)
     ok, buf = cv2.imencode(".png", img[:, :, ::-1])
-    pre = prediction.Preprocessing("mean-std", (3, 20, 20), mean_rgb=(120.0, 110.0, 100.0), std_rgb=(50.0, 60.0, 70.0),
+    pre = Preprocessing("mean-std", (3, 20, 20), mean_rgb=(120.0, 110.0, 100.0), std_rgb=(50.0, 60.0, 70.0),
                                    resize=24)
     got = pre(buf.tobytes())
     small = cv2.resize(img, (48, 24), interpolation=cv2.INTER_AREA)  # shorter side 24, aspect kept
@@ -156,12 +158,12 @@ def test_mean_std_preset_resizes_crops_and_normalises():
 
 def test_many_images_are_predicted_a_batch_at_a_time(converted, tmp_path):
     prefix, _ = converted
-    options = prediction.PreprocessOptions(size=(SIZE, SIZE), preprocess="inception")
-    model = prediction.load_model(prefix, preprocessing=options)
+    options = model_loading.PreprocessOptions(size=(SIZE, SIZE), preprocess="inception")
+    model = model_loading.load_model(prefix, preprocessing=options)
     assert model.classes == ["0", "1", "2"] and model.data_shape == (3, SIZE, SIZE)
     paths = _images(tmp_path, 5) + [tmp_path / "missing.png"]
-    small, errors = prediction.predict_files(model, prediction.Predictor(model, batch_size=2), paths, top_k=3)
-    large, _ = prediction.predict_files(model, prediction.Predictor(model, batch_size=8), paths, top_k=3)
+    small, errors = prediction.predict_files(model, Predictor(model, batch_size=2), paths, top_k=3)
+    large, _ = prediction.predict_files(model, Predictor(model, batch_size=8), paths, top_k=3)
     assert len(small) == 5 and len(errors) == 1 and "missing.png: cannot read it" in errors[0]
     for a, b in zip(small, large):
         assert a.path == b.path

@@ -1,4 +1,4 @@
-"""Tests of porting.serving.prediction / porting.predict on the session's short digits run.
+"""Tests of porting.serving / porting.predict on the session's short digits run.
 
 The central check: predict's scores, computed from the source PNG files with the
 manifest's preprocessing, equal the scores of the training Module fed by the validation
@@ -19,7 +19,8 @@ mx = compat.import_mx()
 
 from porting.data import iterators
 from porting.cli import predict
-from porting.serving import prediction
+from porting.serving import model_loading, prediction
+from porting.serving.predictor import Predictor
 from porting.training import checkpoint, symbol_heads  # noqa: E402
 from porting.data.manifest import load_manifest, sha256_file  # noqa: E402
 
@@ -28,12 +29,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model(digits_model):
-    return prediction.load_model(digits_model.model_dir / "model")
+    return model_loading.load_model(digits_model.model_dir / "model")
 
 
 @pytest.fixture(scope="module")
 def predictor(model):
-    return prediction.Predictor(model, batch_size=16)
+    return Predictor(model, batch_size=16)
 
 
 def _val_files(digits_data, n=None):
@@ -134,8 +135,8 @@ def test_missing_checkpoint_and_epoch_errors(digits_model, tmp_path, capsys):
     assert "holds the checkpoints of prefix 'model', not 'other'" in capsys.readouterr().err
     copy = _copy_model(d, tmp_path / "copy")
     (copy / "model-0002.params").unlink()
-    with pytest.raises(prediction.PredictError, match="model-0002.params not found"):
-        prediction.load_model(copy / "model", 2)
+    with pytest.raises(model_loading.PredictError, match="model-0002.params not found"):
+        model_loading.load_model(copy / "model", 2)
 
 
 def test_mismatched_params_are_named(digits_model, tmp_path):
@@ -146,13 +147,13 @@ def test_mismatched_params_are_named(digits_model, tmp_path):
     arg["Extra_weight"] = mx.nd.zeros((1,))
     blob = {f"arg:{k}": v for k, v in arg.items()} | {f"aux:{k}": v for k, v in aux.items()}
     mx.nd.save(str(copy / "model-0002.params"), blob)
-    with pytest.raises(prediction.PredictError, match="differs from the params file checkpoint.json recorded"):
-        prediction.load_model(copy / "model", 2)
+    with pytest.raises(model_loading.PredictError, match="differs from the params file checkpoint.json recorded"):
+        model_loading.load_model(copy / "model", 2)
     record = json.loads((copy / "checkpoint.json").read_text())  # as if the run itself had written it
     record["epochs"]["2"]["params"] = sha256_file(copy / "model-0002.params")
     (copy / "checkpoint.json").write_text(json.dumps(record))
-    with pytest.raises(prediction.PredictError) as e:
-        prediction.load_model(copy / "model", 2)
+    with pytest.raises(model_loading.PredictError) as e:
+        model_loading.load_model(copy / "model", 2)
     msg = str(e.value)
     assert "does not fit its symbol" in msg
     assert "missing arg: InceptionResnetV2/Conv2d_1a_3x3_weight" in msg
@@ -162,15 +163,15 @@ def test_mismatched_params_are_named(digits_model, tmp_path):
 
 def test_manifest_that_does_not_belong_to_the_model(digits_model, digits_data, tmp_path):
     d = digits_model.model_dir
-    prediction.load_model(d / "model", manifest=digits_data)  # the data it was trained on: fine
+    model_loading.load_model(d / "model", manifest=digits_data)  # the data it was trained on: fine
     other = tmp_path / "other" / "manifest.json"
     other.parent.mkdir()
     raw = json.loads((digits_data / "manifest.json").read_text())
     raw["fingerprint"] = "f" * 64
     other.write_text(json.dumps(raw))
-    with pytest.raises(prediction.PredictError, match=r"manifest .* does not belong to model .*fingerprint ffffff"):
-        prediction.load_model(d / "model", manifest=other)
+    with pytest.raises(model_loading.PredictError, match=r"manifest .* does not belong to model .*fingerprint ffffff"):
+        model_loading.load_model(d / "model", manifest=other)
     copy = _copy_model(d, tmp_path / "copy")
     (copy / "data" / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(prediction.PredictError, match="does not belong to the model"):
-        prediction.load_model(copy / "model")
+    with pytest.raises(model_loading.PredictError, match="does not belong to the model"):
+        model_loading.load_model(copy / "model")

@@ -21,7 +21,7 @@ mx = compat.import_mx()
 
 from porting.cli import predict
 from porting.cli import train as train_cli
-from porting.training import checkpoint, config, loop, network, symbol_heads  # noqa: E402
+from porting.training import checkpoint, config, network, preparation, symbol_heads  # noqa: E402
 from porting.training.config import TrainError  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,7 @@ def test_translated_network_trains_resumes_and_predicts(tiny, digits_data, tmp_p
 
 def test_run_starts_from_the_autoport_params_and_replaces_a_head_of_another_width(tiny, digits_data, tmp_path):
     want_arg, want_aux = checkpoint.load_params_file(f"{tiny}-0000.params")
-    session = loop.prepare(config.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "same"),
+    session = preparation.prepare(config.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "same"),
                                                     symbol=tiny, batch_size=4))
     try:
         arg, aux = session.module.get_params()
@@ -132,7 +132,7 @@ def test_run_starts_from_the_autoport_params_and_replaces_a_head_of_another_widt
     blob = {f"arg:{k}": v for k, v in want_arg.items()} | {f"aux:{k}": v for k, v in want_aux.items()}
     blob["arg:Logits_weight"], blob["arg:Logits_bias"] = mx.nd.ones((7, 256)), mx.nd.ones((7,))
     mx.nd.save(f"{seven}-0000.params", blob)
-    session = loop.prepare(config.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "seven_run"),
+    session = preparation.prepare(config.TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "seven_run"),
                                                     symbol=seven, batch_size=4))
     try:
         arg, _ = session.module.get_params()

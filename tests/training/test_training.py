@@ -1,4 +1,4 @@
-"""Tests of porting.training (config, devices, network, optimizer, checkpoint, loop, metrics_log) and porting.train.
+"""Tests of porting.training (config, devices, network, optimizer, checkpoint, preparation, loop, metrics_log) and porting.train.
 
 Unit tests (contexts, optimizer mapping, schedule, weight-decay multipliers, label
 smoothing, checkpoints, fine-tuning head, resume config) run on symbols and tiny arrays.
@@ -27,7 +27,7 @@ mx = compat.import_mx()
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
 from porting.cli import train as train_cli  # noqa: E402
 from porting.training import metrics_log  # noqa: E402
-from porting.training import checkpoint, config, devices, loop, network, optimizer, symbol_heads  # noqa: E402
+from porting.training import checkpoint, config, devices, loop, network, optimizer, preparation, symbol_heads  # noqa: E402
 from porting.training.config import TrainConfig, TrainError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -349,7 +349,7 @@ def test_kill_then_resume_continues_from_the_last_checkpoint(digits_data, tmp_pa
     assert record["num_update"] == 3
 
     cfg = config.resolve_resume({"model_dir": str(model_dir), "keep_last": 2}, checkpoint.saved_config(model_dir))
-    session = loop.prepare(cfg)
+    session = preparation.prepare(cfg)
     assert (session.begin_epoch, session.num_update) == (1, 3)
     arg, aux = session.module.get_params()
     want_arg, want_aux = checkpoint.load_params_file(model_dir / "model-0001.params")
@@ -373,7 +373,7 @@ def test_fine_tuning_run_loads_the_body_and_a_new_head(digits_data, tmp_path):
     blob = _save_params(tmp_path / "converted", slim, shape)
     cfg = TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "ft"), repeats=(1, 1, 1),
                       align_feature_maps=True, batch_size=4, pretrained=str(tmp_path / "converted"))
-    session = loop.prepare(cfg)
+    session = preparation.prepare(cfg)
     try:
         arg, aux = session.module.get_params()
     finally:
@@ -384,7 +384,7 @@ def test_fine_tuning_run_loads_the_body_and_a_new_head(digits_data, tmp_path):
     name = "InceptionResnetV2/Mixed_5b/Branch_0/Conv2d_1x1/BatchNorm_moving_var"
     np.testing.assert_array_equal(aux[name].asnumpy(), blob[f"aux:{name}"].asnumpy())
     # a second process cannot train into the same directory at the same time
-    held = loop.prepare(TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "busy"),
+    held = preparation.prepare(TrainConfig(data=str(digits_data), model_dir=str(tmp_path / "busy"),
                                         repeats=(0, 0, 0), align_feature_maps=True, batch_size=2, mirror=True))
     assert "MXNET_BACKWARD_DO_MIRROR" not in os.environ  # set only while the executor binds
     try:

@@ -18,7 +18,7 @@ mx = compat.import_mx()
 
 from porting.cli import train as train_cli  # noqa: E402
 from porting.data import integrity, iterators  # noqa: E402
-from porting.training import checkpoint, loop, memory, network  # noqa: E402
+from porting.training import checkpoint, loop, memory, network, preparation  # noqa: E402
 from porting.training.config import TrainError  # noqa: E402
 from porting.training.symbol_heads import LABEL_NAME  # noqa: E402
 
@@ -117,9 +117,9 @@ def test_verify_data_hashes_every_byte(digits_data, tmp_path, capsys):
     with open(rec, "r+b") as f:
         f.seek(rec.stat().st_size // 2 + 1)
         f.write(b"\x00\x01\x02")
-    assert loop.load_data(str(data)).path == data / "manifest.json"  # sampled: passes
+    assert preparation.load_data(str(data)).path == data / "manifest.json"  # sampled: passes
     with pytest.raises(TrainError, match="train.rec does not match its recorded SHA-256"):
-        loop.load_data(str(data), full=True)
+        preparation.load_data(str(data), full=True)
     argv = ["--data", str(data), "--model-dir", str(tmp_path / "run"), "--verify-data", "--repeats", "0,0,0",
             "--align-feature-maps", "--no-progress"]
     assert train_cli.main(argv) == 2
