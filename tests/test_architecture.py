@@ -75,6 +75,7 @@ ALLOWED = {
 #: Modules a layer may not import although their layer is allowed, with the reason.
 FORBIDDEN_MODULES = {
     ("serving", "porting.training.loop"): "serving reads checkpoints, it does not import the training loop",
+    ("serving", "porting.training.preparation"): "serving reads checkpoints, it does not prepare a training run",
 }
 
 #: Layers that import nothing outside the standard library (and no porting module but ALLOWED).

@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import psutil
 
 from porting import compat, util
+from porting.core.memory import available_bytes
 from porting.training.config import TrainError
 
 mx = compat.import_mx()
@@ -94,7 +94,7 @@ def check_training_memory(sym, data_shape: tuple[int, int, int], batch_size: int
     cpu = all(ctx.device_type == "cpu" for ctx in contexts)
     est = estimate(sym, data_shape, per_device, states, cpu=cpu)
     if cpu:
-        available, where = psutil.virtual_memory().available, "the machine"
+        available, where = available_bytes(), "the machine"
     else:
         free = []
         for ctx in contexts:
