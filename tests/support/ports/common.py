@@ -95,11 +95,11 @@ class SlimRun:
     logits_tensor: object
     values: dict  # slim variable name (no ":0") -> np.ndarray
     images: np.ndarray  # NHWC
-    logits: np.ndarray  # (batch, classes), slim's logits (the softmax input)
+    logits: np.ndarray  # (batch, -1): slim's logits (the softmax input), see flat_logits
 
     def run(self, images: np.ndarray) -> np.ndarray:
-        """slim's logits for another NHWC input of the same shape."""
-        return self.session.run(self.logits_tensor, {self.images_tensor: images})
+        """slim's logits for another NHWC input of the same shape, as ``(batch, -1)``."""
+        return flat_logits(self.session.run(self.logits_tensor, {self.images_tensor: images}))
 
     def close(self) -> None:
         self.session.close()
@@ -124,8 +124,17 @@ def run_slim(tf_build, size, num_classes: int, seed: int = 0, input_seed: int = 
     session = tf.compat.v1.Session(graph=graph)
     session.run(assigns, holders)
     images = random_images((height, width), batch, input_seed)
-    logits = session.run(logits_tensor, {images_tensor: images})
+    logits = flat_logits(session.run(logits_tensor, {images_tensor: images}))
     return SlimRun(graph, session, images_tensor, logits_tensor, values, images, logits)
+
+
+def flat_logits(logits: np.ndarray) -> np.ndarray:
+    """TF logits as ``(batch, -1)`` in MXNet's order: a 4-D NHWC map (slim's resnets keep their
+    1x1 logits map, ``spatial_squeeze`` or not) is read NCHW first, as an MXNet ``Flatten`` would."""
+    logits = np.asarray(logits)
+    if logits.ndim == 4:
+        logits = logits.transpose(0, 3, 1, 2)
+    return logits.reshape(logits.shape[0], -1)
 
 
 def logits_symbol(symbol):
@@ -222,12 +231,15 @@ def conv_head_to_fc(w: np.ndarray) -> np.ndarray:
 def batch_norm(tf_values: dict, scope: str, name: str, scale: bool = True):
     """slim's ``<scope>/BatchNorm/{gamma,beta,moving_mean,moving_variance}`` -> MXNet's names.
 
+    ``scope`` is the conv's scope (slim's ``normalizer_fn`` adds ``/BatchNorm``) or the scope of a
+    ``batch_norm`` called directly (resnet_v2's ``preact``, ``postnorm``: no ``/BatchNorm``).
     Returns ``(args, aux)``: ``<name>_gamma`` (ones when slim has no gamma, scale=False),
     ``<name>_beta``; aux ``<name>_moving_mean``, ``<name>_moving_var``.
     """
-    beta = tf_values[f"{scope}/BatchNorm/beta"]
-    gamma = tf_values[f"{scope}/BatchNorm/gamma"] if scale else np.ones_like(beta)
+    prefix = f"{scope}/BatchNorm" if f"{scope}/BatchNorm/beta" in tf_values else scope
+    beta = tf_values[f"{prefix}/beta"]
+    gamma = tf_values[f"{prefix}/gamma"] if scale else np.ones_like(beta)
     args = {f"{name}_gamma": gamma, f"{name}_beta": beta}
-    aux = {f"{name}_moving_mean": tf_values[f"{scope}/BatchNorm/moving_mean"],
-           f"{name}_moving_var": tf_values[f"{scope}/BatchNorm/moving_variance"]}
+    aux = {f"{name}_moving_mean": tf_values[f"{prefix}/moving_mean"],
+           f"{name}_moving_var": tf_values[f"{prefix}/moving_variance"]}
     return args, aux
