@@ -174,10 +174,14 @@ def run_mx(symbol, arg_params: dict, aux_params: dict, images_nhwc: np.ndarray) 
     return output.reshape(output.shape[0], -1)
 
 
-def check_params(symbol, arg_params: dict, aux_params: dict) -> list[str]:
-    """Problems between a symbol's parameters and the given ones (names, shapes); empty if none."""
+def check_params(symbol, arg_params: dict, aux_params: dict, data_shape=None) -> list[str]:
+    """Problems between a symbol's parameters and the given ones (names, shapes); empty if none.
+
+    Without ``data_shape`` (NCHW) only the shapes the symbol fixes by itself are compared.
+    """
     shapes = {}
-    arg_shapes, _, aux_shapes = symbol.infer_shape_partial()
+    known = {"data": tuple(data_shape)} if data_shape is not None else {}
+    arg_shapes, _, aux_shapes = symbol.infer_shape_partial(**known)
     for name, shape in zip(symbol.list_arguments(), arg_shapes):
         shapes[name] = shape
     for name, shape in zip(symbol.list_auxiliary_states(), aux_shapes):
