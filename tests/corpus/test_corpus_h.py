@@ -11,7 +11,7 @@ import importlib
 
 import pytest
 
-from porting import compat  # noqa: F401  (shims first)
+from tests.support.ports import common  # porting.compat's shims first, then TF, tf_slim, MXNet
 
 NETWORKS = ("vgg_16", "alexnet_v2", "resnet_v1_50", "resnet_v2_50")
 #: A mutant's logits must be this many tolerances away from slim's.
@@ -31,8 +31,6 @@ def _mutant_cases():
 @pytest.fixture(scope="module")
 def slim_runs():
     """slim built once per network for the whole module: ``get(net) -> (port, SlimRun, arg, aux)``."""
-    from tests.support.ports import common
-
     cache = {}
 
     def get(net):
@@ -49,8 +47,6 @@ def slim_runs():
 
 @pytest.mark.parametrize("net", NETWORKS)
 def test_port_computes_slims_logits(slim_runs, net):
-    from tests.support.ports import common
-
     port, slim_run, arg, aux = slim_runs(net)
     symbol = port.build(port.CLASSES)
     assert symbol.list_outputs() == ["softmax_output"]
@@ -63,8 +59,6 @@ def test_port_computes_slims_logits(slim_runs, net):
 
 @pytest.mark.parametrize("net,mutant", _mutant_cases())
 def test_mutant_is_visible(slim_runs, net, mutant):
-    from tests.support.ports import common
-
     port, slim_run, arg, aux = slim_runs(net)
     builder, _ = port.MUTANTS[mutant]
     symbol = builder(port.CLASSES)
@@ -83,3 +77,4 @@ def test_every_port_has_two_mutants_and_declares_its_slim_net():
         assert len(port.MUTANTS) >= 2, net
         assert port.SLIM.startswith("tf_slim.nets.") and port.ARG_SCOPE.startswith("tf_slim.nets.")
         assert all(callable(fn) and doc for fn, doc in port.MUTANTS.values())
+        assert set(port.MUTANT_ROOTS) == set(port.MUTANTS), net

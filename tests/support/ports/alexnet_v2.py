@@ -101,3 +101,7 @@ MUTANTS = {
     "conv1_pad2": (mutant_conv1_pad2, "conv1 11x11/4 VALID ported with pad=2 (shape: fc6 input 6x6x256)"),
     "pool_full": (mutant_pool_full, "max pools use pooling_convention='full' where slim's VALID floors (shape)"),
 }
+
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first).
+MUTANT_ROOTS = {"conv2_pad1": "alexnet_v2/conv2", "flatten_nhwc": "alexnet_v2/fc6",
+                "conv1_pad2": "alexnet_v2/conv1", "pool_full": "alexnet_v2/pool1"}

@@ -142,3 +142,10 @@ MUTANTS = {
     "fix_gamma": (mutant_fix_gamma, "BatchNorm fix_gamma=True where slim learns gamma (scale=True)"),
     "stride_first_unit": (mutant_stride_first_unit, "stages downsample in their first unit, slim in its last"),
 }
+
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first): the
+#: first layer it touches.
+MUTANT_ROOTS = {"pool1_symmetric": "resnet_v1_50/pool1",
+                "stride_on_1x1": "resnet_v1_50/block1/unit_3/bottleneck_v1/conv1",
+                "fix_gamma": "resnet_v1_50/conv1",
+                "stride_first_unit": "resnet_v1_50/block1/unit_1/bottleneck_v1/conv2"}

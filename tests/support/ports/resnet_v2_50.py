@@ -146,3 +146,10 @@ MUTANTS = {
     "no_postnorm": (mutant_no_postnorm, "no BN + ReLU (slim's postnorm) after the last stage"),
     "shortcut_from_data": (mutant_shortcut_from_data, "projection shortcuts read the raw input, not preact"),
 }
+
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first): the
+#: first layer it touches.
+MUTANT_ROOTS = {"pool1_symmetric": "resnet_v2_50/pool1",
+                "fix_gamma": "resnet_v2_50/block1/unit_1/bottleneck_v2/preact",
+                "no_postnorm": "resnet_v2_50/postnorm",
+                "shortcut_from_data": "resnet_v2_50/block1/unit_1/bottleneck_v2/shortcut"}

@@ -98,3 +98,6 @@ MUTANTS = {
     "fc6_no_relu": (mutant_fc6_no_relu, "no ReLU after fc6"),
     "pool5_avg": (mutant_pool5_avg, "pool5 is an average pool, slim's is a max pool"),
 }
+
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first).
+MUTANT_ROOTS = {"flatten_nhwc": "vgg_16/fc6", "fc6_no_relu": "vgg_16/fc6", "pool5_avg": "vgg_16/pool5"}
