@@ -78,3 +78,4 @@ def test_every_port_has_two_mutants_and_declares_its_slim_net():
         assert port.SLIM.startswith("tf_slim.nets.") and port.ARG_SCOPE.startswith("tf_slim.nets.")
         assert all(callable(fn) and doc for fn, doc in port.MUTANTS.values())
         assert set(port.MUTANT_ROOTS) == set(port.MUTANTS), net
+        assert all(isinstance(root, str) and root for root in port.MUTANT_ROOTS.values()), net  # slim's layer

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from porting import compat  # noqa: F401  (shims first)
-from tests.support.ports import common_inception as common
+from tests.support.ports import common
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ class _Reference:
             run.close()
 
     def run(self, symbol):
-        return common.run_mx(symbol, self.arg_params, self.aux_params, self.images)
+        return common.run_mx_heads(symbol, self.arg_params, self.aux_params, self.images)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,8 @@ def test_port_declares_the_contract(name):
     port = _port(name)
     assert port.SLIM.startswith("tf_slim.nets.") and port.ARG_SCOPE.startswith("tf_slim.nets.")
     assert len(port.MUTANTS) >= 2
+    assert set(port.MUTANT_ROOTS) == set(port.MUTANTS)
+    assert all(isinstance(root, str) and root for root in port.MUTANT_ROOTS.values())  # slim's layer
     symbol = port.build(port.CLASSES)
     assert symbol.list_arguments()[0] == "data"
     assert "softmax_label" in symbol.list_arguments()
@@ -78,7 +80,7 @@ def test_port_declares_the_contract(name):
 def test_port_computes_slims_logits(name, reference):
     ref = reference(name)
     symbol = ref.port.build(ref.port.CLASSES)
-    assert common.check_params(symbol, ref.arg_params, ref.aux_params, ref.port.SIZE) == []
+    assert common.check_params(symbol, ref.arg_params, ref.aux_params, (1, 3, ref.port.SIZE, ref.port.SIZE)) == []
     outputs = ref.run(symbol)
     assert len(outputs) == len(ref.heads) == 1 + len(ref.port.HEADS)
     for expected, actual in zip(ref.heads, outputs):
@@ -97,7 +99,7 @@ def test_mutant_is_a_real_defect(name, mutant, reference):
         assert _attrs(symbol, node)[attribute] != _attrs(correct, node)[attribute]
         return
     # the defect is the only change: the mutant reads the correct port's weights (a subset at most)
-    problems = common.check_params(symbol, ref.arg_params, ref.aux_params, ref.port.SIZE)
+    problems = common.check_params(symbol, ref.arg_params, ref.aux_params, (1, 3, ref.port.SIZE, ref.port.SIZE))
     assert all(problem.startswith("unexpected ") for problem in problems), problems
     outputs = ref.run(symbol)
     misses = [common.max_abs_diff(expected, actual) / common.tolerance(expected)

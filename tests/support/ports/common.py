@@ -5,14 +5,19 @@ A port module declares ``SLIM``/``ARG_SCOPE`` (``"tf_slim.nets.<module>:<functio
 
 * ``slim_builder(slim, arg_scope, **kwargs)`` -> ``tf_build(images, num_classes, is_training=False)``,
   the TF builder contract of ``porting.compare --tf`` (opens slim's arg_scope, calls the slim net);
-* ``run_slim(tf_build, size, num_classes, seed, input_seed)`` -> ``SlimRun``: builds the graph once
-  (TF graph mode, inference), gives every variable a seeded random value (``seeded_value``) and
-  returns the variables' values, the NHWC input and slim's logits; ``SlimRun.run(images)`` evaluates
-  the same graph on another input;
+* ``run_slim(tf_build, size, num_classes, seed, input_seed, batch, heads=())`` -> ``SlimRun``: builds
+  the graph once (TF graph mode, inference), gives every variable a seeded random value
+  (``seeded_value``) and returns the variables' values, the NHWC input and slim's logits, plus the
+  extra end points named in ``heads`` (e.g. Inception-v3's ``"AuxLogits"``) in ``SlimRun.heads``;
+  ``SlimRun.run(images)`` evaluates the logits on another input;
 * ``run_mx(symbol, arg_params, aux_params, images_nhwc)`` -> the logits of an MXNet port: the input
-  of its final ``SoftmaxOutput`` (``logits_symbol``), inference mode (``is_train=False``);
+  of its first ``SoftmaxOutput`` (``logits_symbol``), inference mode (``is_train=False``);
+  ``run_mx_heads`` -> the inputs of every ``SoftmaxOutput`` of a ``Group`` (``softmax_inputs``);
+* ``check_params(symbol, arg_params, aux_params, data_shape)``: parameter names and shapes;
 * ``random_images(size, seed)``, ``max_abs_diff(a, b)``, ``tolerance(reference)`` and
-  ``assert_matches(reference, actual)``: the corpus's comparison (rtol 1e-4, atol 1e-4 x range).
+  ``assert_matches(reference, actual)``: the corpus's comparison (rtol 1e-4, atol 1e-4 x range);
+* layout transforms slim -> MXNet: ``conv_weight``, ``conv_head_to_fc``, ``dense_from_1x1``,
+  ``depthwise_weight``, ``batch_norm`` and ``conv_bn`` (one conv + batch-norm scope).
 
 numpy, TF and MXNet only; nothing here knows a particular network. Function signatures are
 stable (helper ports of other networks use them).
@@ -62,20 +67,23 @@ def slim_builder(slim_spec: str, arg_scope_spec: str, **slim_kwargs):
 def seeded_value(name: str, shape, seed: int = 0) -> np.ndarray:
     """A deterministic random value for a slim variable, by its role (read from the name).
 
-    ``.../weights`` (conv HWIO or dense (in, out)) ~ He-uniform over fan_in = prod(shape[:-1]);
-    ``gamma`` and ``moving_variance`` ~ U(0.5, 1.5); everything else (beta, biases, moving_mean)
-    ~ N(0, 0.1). Each variable has its own stream seeded by (seed, name).
+    Weights ~ He-uniform over their fan-in (conv HWIO and dense (in, out): prod(shape[:-1]);
+    depthwise (kh, kw, C, M): kh*kw); ``gamma`` and ``moving_variance`` ~ U(0.5, 1.5);
+    everything else (beta, biases, moving_mean) ~ N(0, 0.1). Each variable has its own stream
+    seeded by (seed, name). Drawn in float32 (OverFeat's fc6 has 113M weights).
     """
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
     leaf = name.split(":")[0].rsplit("/", 1)[-1]
     shape = tuple(int(d) for d in shape)
     if leaf in ("weights", "kernel", "depthwise_weights", "pointwise_weights"):
-        fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
-        bound = np.sqrt(6.0 / max(fan_in, 1))
-        return rng.uniform(-bound, bound, shape).astype(np.float32)
+        fan_in = int(np.prod(shape[:2])) if leaf == "depthwise_weights" else int(np.prod(shape[:-1]))
+        value = rng.random(shape, dtype=np.float32)
+        value -= np.float32(0.5)
+        value *= np.float32(2.0 * np.sqrt(6.0 / max(fan_in, 1)))
+        return value
     if leaf in ("gamma", "moving_variance"):
         return rng.uniform(0.5, 1.5, shape).astype(np.float32)
-    return (rng.standard_normal(shape) * 0.1).astype(np.float32)
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(0.1)
 
 
 def random_images(size, batch: int = 1, seed: int = 1) -> np.ndarray:
@@ -87,15 +95,24 @@ def random_images(size, batch: int = 1, seed: int = 1) -> np.ndarray:
 
 @dataclass
 class SlimRun:
-    """A slim graph built once, its seeded variable values, one input and its logits."""
+    """A slim graph built once, its seeded variable values, one input and its heads' outputs."""
 
     graph: object
     session: object
     images_tensor: object
-    logits_tensor: object
+    head_tensors: list  # [logits, *end_points[head] for the extra heads]
     values: dict  # slim variable name (no ":0") -> np.ndarray
     images: np.ndarray  # NHWC
-    logits: np.ndarray  # (batch, -1): slim's logits (the softmax input), see flat_logits
+    heads: list  # np.ndarray per head, (batch, -1) (see flat_logits); heads[0] is slim's logits
+
+    @property
+    def logits_tensor(self):
+        return self.head_tensors[0]
+
+    @property
+    def logits(self) -> np.ndarray:
+        """slim's logits (the softmax input) as ``(batch, -1)``."""
+        return self.heads[0]
 
     def run(self, images: np.ndarray) -> np.ndarray:
         """slim's logits for another NHWC input of the same shape, as ``(batch, -1)``."""
@@ -106,26 +123,31 @@ class SlimRun:
 
 
 def run_slim(tf_build, size, num_classes: int, seed: int = 0, input_seed: int = 1,
-             batch: int = 1) -> SlimRun:
-    """Build ``tf_build`` in a fresh graph (inference), seed its variables, evaluate one input."""
+             batch: int = 1, heads: tuple[str, ...] = ()) -> SlimRun:
+    """Build ``tf_build`` in a fresh graph (inference), seed its variables, evaluate one input.
+
+    ``heads`` names extra end points (e.g. ``"AuxLogits"``) evaluated after the logits.
+    """
     height, width = (size, size) if np.isscalar(size) else size
     graph = tf.Graph()
     with graph.as_default(), compat.fast_graph_building():
         images_tensor = tf.compat.v1.placeholder(tf.float32, [batch, height, width, 3], name="images")
-        logits_tensor, _ = tf_build(images_tensor, num_classes, is_training=False)
-        variables = tf.compat.v1.global_variables()
-        holders, assigns, values = {}, [], {}
-        for variable in variables:
+        logits_tensor, end_points = tf_build(images_tensor, num_classes, is_training=False)
+        head_tensors = [logits_tensor] + [end_points[name] for name in heads]
+        feed, assigns, values = {}, [], {}
+        for variable in tf.compat.v1.global_variables():
             name = variable.op.name
             values[name] = seeded_value(name, variable.shape.as_list(), seed)
             holder = tf.compat.v1.placeholder(tf.float32, values[name].shape)
-            holders[holder] = values[name]
+            feed[holder] = values[name]
             assigns.append(tf.compat.v1.assign(variable, holder))
     session = tf.compat.v1.Session(graph=graph)
-    session.run(assigns, holders)
+    session.run(assigns, feed)
+    del feed
     images = random_images((height, width), batch, input_seed)
-    logits = flat_logits(session.run(logits_tensor, {images_tensor: images}))
-    return SlimRun(graph, session, images_tensor, logits_tensor, values, images, logits)
+    outputs = session.run(head_tensors, {images_tensor: images})
+    return SlimRun(graph, session, images_tensor, head_tensors, values, images,
+                   [flat_logits(out) for out in outputs])
 
 
 def flat_logits(logits: np.ndarray) -> np.ndarray:
@@ -137,41 +159,65 @@ def flat_logits(logits: np.ndarray) -> np.ndarray:
     return logits.reshape(logits.shape[0], -1)
 
 
-def logits_symbol(symbol):
-    """The input of the symbol's last ``SoftmaxOutput`` (its logits); the symbol itself if none."""
+def softmax_inputs(symbol) -> list:
+    """The input of each ``SoftmaxOutput`` head of the symbol (its logits), in head order.
+
+    A head that is not a ``SoftmaxOutput`` is taken as it is.
+    """
     graph = json.loads(symbol.tojson())
     nodes = graph["nodes"]
-    head = nodes[graph["heads"][0][0]]
-    if head["op"] != "SoftmaxOutput":
-        return symbol
-    source, index, _ = head["inputs"][0]
     internals = symbol.get_internals()
-    producer = nodes[source]
     outputs = internals.list_outputs()
-    wanted = f"{producer['name']}_output" if producer["op"] != "null" else producer["name"]
-    candidates = [o for o in outputs if o == wanted or o.startswith(f"{producer['name']}_output")]
-    return internals[candidates[index] if len(candidates) > index else wanted]
+    result = []
+    for position, (node_index, _, _) in enumerate(graph["heads"]):
+        head = nodes[node_index]
+        if head["op"] != "SoftmaxOutput":
+            result.append(symbol[position])
+            continue
+        source, index, _ = head["inputs"][0]
+        producer = nodes[source]
+        wanted = f"{producer['name']}_output" if producer["op"] != "null" else producer["name"]
+        candidates = [o for o in outputs if o == wanted or o.startswith(f"{producer['name']}_output")]
+        result.append(internals[candidates[index] if len(candidates) > index else wanted])
+    return result
 
 
-def run_mx(symbol, arg_params: dict, aux_params: dict, images_nhwc: np.ndarray) -> np.ndarray:
-    """The logits of an MXNet port (the input of its SoftmaxOutput), NCHW input, inference mode.
+def logits_symbol(symbol):
+    """The input of the symbol's first ``SoftmaxOutput`` (its logits); the symbol itself if none."""
+    graph = json.loads(symbol.tojson())
+    if graph["nodes"][graph["heads"][0][0]]["op"] != "SoftmaxOutput":
+        return symbol
+    return softmax_inputs(symbol)[0]
 
-    ``arg_params``/``aux_params`` hold numpy arrays (or NDArrays); a parameter the symbol needs
-    and the dicts lack is an error, and so is one the symbol does not have.
-    """
-    logits = logits_symbol(symbol)
+
+def _forward(outputs, arg_params: dict, aux_params: dict, images_nhwc: np.ndarray) -> list[np.ndarray]:
+    """Every output of ``outputs`` for an NHWC input (fed NCHW), inference mode, as ``(batch, -1)``."""
     data = mx.nd.array(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
-    needed_args = [n for n in logits.list_arguments() if n != "data"]
-    needed_aux = logits.list_auxiliary_states()
+    needed_args = [n for n in outputs.list_arguments() if n != "data"]
+    needed_aux = outputs.list_auxiliary_states()
     missing = [n for n in needed_args if n not in arg_params] + [n for n in needed_aux if n not in aux_params]
     if missing:
         raise KeyError(f"parameters missing from the port's weights: {missing[:8]}")
     args = {"data": data}
     args.update({n: mx.nd.array(np.asarray(arg_params[n])) for n in needed_args})
     aux = {n: mx.nd.array(np.asarray(aux_params[n])) for n in needed_aux}
-    executor = logits.bind(mx.cpu(), args, grad_req="null", aux_states=aux)
-    output = executor.forward(is_train=False)[0].asnumpy()
-    return output.reshape(output.shape[0], -1)
+    executor = outputs.bind(mx.cpu(), args, grad_req="null", aux_states=aux)
+    return [out.asnumpy().reshape(out.shape[0], -1) for out in executor.forward(is_train=False)]
+
+
+def run_mx(symbol, arg_params: dict, aux_params: dict, images_nhwc: np.ndarray) -> np.ndarray:
+    """The logits of an MXNet port (the input of its SoftmaxOutput), NCHW input, inference mode.
+
+    ``arg_params``/``aux_params`` hold numpy arrays (or NDArrays); a parameter the symbol needs
+    and the dicts lack is an error; extra entries are ignored (a mutant without a batch norm
+    simply does not read that norm's parameters).
+    """
+    return _forward(logits_symbol(symbol), arg_params, aux_params, images_nhwc)[0]
+
+
+def run_mx_heads(symbol, arg_params: dict, aux_params: dict, images_nhwc: np.ndarray) -> list[np.ndarray]:
+    """``run_mx`` for every head: the inputs of all the ``SoftmaxOutput``s of a ``Group``, in order."""
+    return _forward(mx.sym.Group(softmax_inputs(symbol)), arg_params, aux_params, images_nhwc)
 
 
 def check_params(symbol, arg_params: dict, aux_params: dict, data_shape=None) -> list[str]:
@@ -232,6 +278,19 @@ def conv_head_to_fc(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(3, 2, 0, 1).reshape(w.shape[3], -1))
 
 
+def dense_from_1x1(w: np.ndarray) -> np.ndarray:
+    """A 1x1 conv on a 1x1 map, HWIO (1, 1, in, out) -> FullyConnected (out, in)."""
+    w = np.asarray(w)
+    return np.ascontiguousarray(w.reshape(w.shape[2], w.shape[3]).T)
+
+
+def depthwise_weight(w: np.ndarray) -> np.ndarray:
+    """Depthwise (kh, kw, C, M) -> grouped conv (C*M, 1, kh, kw); output channel c*M + m as in TF."""
+    w = np.asarray(w)
+    kh, kw, channels, multiplier = w.shape
+    return np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw))
+
+
 def batch_norm(tf_values: dict, scope: str, name: str, scale: bool = True):
     """slim's ``<scope>/BatchNorm/{gamma,beta,moving_mean,moving_variance}`` -> MXNet's names.
 
@@ -246,4 +305,16 @@ def batch_norm(tf_values: dict, scope: str, name: str, scale: bool = True):
     args = {f"{name}_gamma": gamma, f"{name}_beta": beta}
     aux = {f"{name}_moving_mean": tf_values[f"{prefix}/moving_mean"],
            f"{name}_moving_var": tf_values[f"{prefix}/moving_variance"]}
+    return args, aux
+
+
+def conv_bn(tf_values: dict, scope: str, conv: str, bn: str, scale: bool = False):
+    """One slim ``conv2d`` + ``batch_norm`` scope -> MXNet ``(args, aux)``.
+
+    ``<scope>/weights`` -> ``<conv>_weight`` (OIHW, no bias: slim creates none before a norm), and
+    ``batch_norm(tf_values, scope, bn, scale)``: ``<bn>_gamma`` is slim's gamma with ``scale=True``,
+    else ones (MXNet's ``fix_gamma=True`` ignores it anyway).
+    """
+    args, aux = batch_norm(tf_values, scope, bn, scale)
+    args[f"{conv}_weight"] = conv_weight(tf_values[f"{scope}/weights"])
     return args, aux

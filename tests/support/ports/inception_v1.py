@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from porting import compat
-from tests.support.ports import common_inception as common
+from tests.support.ports import common
 
 mx = compat.import_mx()
 
@@ -176,12 +176,12 @@ MUTANTS = {
 }
 #: Mutants whose defect only changes training (compared by symbol attribute, not by output).
 TRAINING_ONLY = {"dropout_keep_prob": ("pool5_drop_7x7_s1", "p")}
-#: Where each defect is (TF layer names, or MXNet names where slim has no such layer): the first
-#: problem row a verifier reports should name one of these.
-ROOT_CAUSES = {
-    "stem_pad_symmetric": ("InceptionV1/Conv2d_1a_7x7", "conv1_7x7_s2"),
-    "pool_caffe_style": ("InceptionV1/MaxPool_2a_3x3", "pool1_3x3_s2"),
-    "concat_order": ("InceptionV1/Mixed_4b/concat", "inception_4a_output"),
-    "missing_bn": ("InceptionV1/Mixed_4e/Branch_1/Conv2d_0b_3x3", "inception_4d_3x3"),
-    "dropout_keep_prob": ("InceptionV1/Logits/Dropout_0b", "pool5_drop_7x7_s1"),
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first):
+#: a row whose TF layer is this scope or under it names the root.
+MUTANT_ROOTS = {
+    "stem_pad_symmetric": "InceptionV1/Conv2d_1a_7x7",
+    "pool_caffe_style": "InceptionV1/MaxPool_2a_3x3",
+    "concat_order": "InceptionV1/Mixed_4b/concat",
+    "missing_bn": "InceptionV1/Mixed_4e/Branch_1/Conv2d_0b_3x3",
+    "dropout_keep_prob": "InceptionV1/Logits/Dropout_0b",
 }

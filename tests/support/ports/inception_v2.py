@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from porting import compat
-from tests.support.ports import common_inception as common
+from tests.support.ports import common
 
 mx = compat.import_mx()
 
@@ -216,13 +216,12 @@ MUTANTS = {
                           "Dropout p=0.8 is slim's keep_prob (MXNet p drops): training only"),
 }
 TRAINING_ONLY = {"dropout_keep_prob": ("dropout", "p")}
-#: Where each defect is (TF layer names, or MXNet names where slim has no such layer): the first
-#: problem row a verifier reports should name one of these.
-ROOT_CAUSES = {
-    "count_include_pad": ("InceptionV2/Mixed_3b/Branch_3/AvgPool_0a_3x3", "avg_pool_3a_pool"),
-    "mixed_5c_avg_pool": ("InceptionV2/Mixed_5c/Branch_3/MaxPool_0a_3x3", "avg_pool_5b_pool"),
-    "reduction_pad_symmetric": ("InceptionV2/Mixed_4a/Branch_0/Conv2d_1a_3x3", "InceptionV2/Mixed_4a/Branch_1/Conv2d_1a_3x3",
-                                "conv_3c_3x3", "conv_3c_double_3x3_1"),
-    "relu_inside_separable": ("InceptionV2/Conv2d_1a_7x7", "relu_1_depthwise", "conv_1_depthwise"),
-    "dropout_keep_prob": ("InceptionV2/Logits/Dropout_1b", "dropout"),
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first):
+#: a row whose TF layer is this scope or under it names the root.
+MUTANT_ROOTS = {
+    "count_include_pad": "InceptionV2/Mixed_3b/Branch_3/AvgPool_0a_3x3",
+    "mixed_5c_avg_pool": "InceptionV2/Mixed_5c/Branch_3/MaxPool_0a_3x3",
+    "reduction_pad_symmetric": "InceptionV2/Mixed_4a",
+    "relu_inside_separable": "InceptionV2/Conv2d_1a_7x7",
+    "dropout_keep_prob": "InceptionV2/Logits/Dropout_1b",
 }

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from porting import compat
-from tests.support.ports import common_inception as common
+from tests.support.ports import common
 
 mx = compat.import_mx()
 
@@ -277,12 +277,12 @@ MUTANTS = {
                           "Dropout p=0.8 is slim's keep_prob (MXNet p drops): training only"),
 }
 TRAINING_ONLY = {"dropout_keep_prob": ("dropout", "p")}
-#: Where each defect is (TF layer names, or MXNet names where slim has no such layer): the first
-#: problem row a verifier reports should name one of these.
-ROOT_CAUSES = {
-    "count_include_pad": ("InceptionV3/Mixed_5b/Branch_3/AvgPool_0a_3x3", "avg_pool_mixed_pool"),
-    "concat_order": ("InceptionV3/Mixed_7b/Branch_1/concat", "InceptionV3/Mixed_7b/concat", "ch_concat_mixed_9_chconcat"),
-    "mixed_7c_max_pool": ("InceptionV3/Mixed_7c/Branch_3/AvgPool_0a_3x3", "max_pool_mixed_10_pool"),
-    "aux_missing_bn": ("InceptionV3/AuxLogits/Conv2d_1b_1x1", "aux_conv"),
-    "dropout_keep_prob": ("InceptionV3/Logits/Dropout_1b", "dropout"),
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first):
+#: a row whose TF layer is this scope or under it names the root.
+MUTANT_ROOTS = {
+    "count_include_pad": "InceptionV3/Mixed_5b/Branch_3/AvgPool_0a_3x3",
+    "concat_order": "InceptionV3/Mixed_7b",
+    "mixed_7c_max_pool": "InceptionV3/Mixed_7c/Branch_3/AvgPool_0a_3x3",
+    "aux_missing_bn": "InceptionV3/AuxLogits/Conv2d_1b_1x1",
+    "dropout_keep_prob": "InceptionV3/Logits/Dropout_1b",
 }

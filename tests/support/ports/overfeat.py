@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from porting import compat
-from tests.support.ports import common_inception as common
+from tests.support.ports import common
 
 mx = compat.import_mx()
 
@@ -109,10 +109,10 @@ MUTANTS = {
                      "pool5 transposed to NHWC before Flatten while fc6's weights are laid out for NCHW (C, H, W)"),
 }
 TRAINING_ONLY: dict = {}
-#: Where each defect is (TF layer names, or MXNet names where slim has no such layer): the first
-#: problem row a verifier reports should name one of these.
-ROOT_CAUSES = {
-    "conv1_pad": ("overfeat/conv1", "conv1"),
-    "fc6_no_relu": ("overfeat/fc6", "fc6"),
-    "nhwc_flatten": ("to_nhwc", "overfeat/fc6", "fc6"),  # not "flatten": the correct port has that row too
+#: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first):
+#: a row whose TF layer is this scope or under it names the root.
+MUTANT_ROOTS = {
+    "conv1_pad": "overfeat/conv1",
+    "fc6_no_relu": "overfeat/fc6",
+    "nhwc_flatten": "overfeat/fc6",
 }
