@@ -199,16 +199,35 @@ def check_shape(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findi
     found.notes.append(explanation)
 
 
+#: Window attributes compared per layer, and MXNet's name for each.
+_WINDOW_ARGS = {"kernel": "kernel", "stride": "stride", "dilation": "dilate"}
+
+
+def _window_fix(label: str, tf: LayerRecord) -> str:
+    """TF's value of a window attribute as an MXNet argument, with the pads that go with it.
+
+    The pads of a window depend on its kernel, stride and dilation, so the fix of any of them
+    is the whole recipe from ``porting.padding`` (e.g. ``kernel=(1, 7)`` with ``pad=(0, 3)``).
+    """
+    wanted = f"{_WINDOW_ARGS[label]}={tuple(getattr(tf, label))!r}"
+    recipe = _padding_fix(tf)
+    return recipe if wanted in recipe else "; ".join(part for part in (wanted, recipe) if part)
+
+
 def _window_attribute_check(label: str):
     def check(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
         if tf.kind not in WINDOWED or mx.kind not in WINDOWED:
             return
         a, b = getattr(tf, label), getattr(mx, label)
         if a is not None and b is not None and tuple(a) != tuple(b):
-            found.add(Defect(label, str(a), str(b), f"{label} TF {a}, MXNet {b}", ""), f"{label} TF {a} vs MXNet {b}")
+            explanation = f"{label} TF {a}, MXNet {b}"
+            if len(a) == 2 and tuple(a) == tuple(reversed(b)):
+                explanation += " (height and width swapped)"
+            found.add(Defect(label, str(a), str(b), explanation, _window_fix(label, tf)),
+                      f"{label} TF {a} vs MXNet {b}")
 
     check.__name__ = check.__qualname__ = f"check_{label}"
-    check.__doc__ = f"Windowed layers whose {label} differs."
+    check.__doc__ = f"Windowed layers whose {label} differs; the fix gives TF's {label} with its pads."
     return check
 
 
@@ -218,12 +237,18 @@ check_dilation = _window_attribute_check("dilation")
 
 
 def check_window_geometry(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
-    """Equal output shapes from different input cells: an input that differs, or windows shifted by the pads."""
+    """Equal output shapes from different input cells: an input that differs, or windows shifted by the pads.
+
+    Windows of another kernel, stride or dilation read other cells whatever the pads: that
+    defect, found before this check (:data:`CHECKS`), is the cause and its fix carries the
+    pads, so no second ``pads`` defect is added for it.
+    """
     if tf.kind not in WINDOWED or mx.kind not in WINDOWED or tuple(tf.shape) != tuple(mx.shape):
         return
     tf_window = window_before_and_used_after(tf)
     mx_window = window_before_and_used_after(mx)
     shifted = bool(tf_window and mx_window and tf_window != mx_window)
+    window_defect = any(defect.field in _WINDOW_ARGS for defect in found.defects)
     same_input = shifted and tuple(tf.in_shape[2:4]) == tuple(mx.in_shape[2:4])
     if shifted and not same_input:
         # An earlier layer's error that this one's output shape hides.
@@ -232,9 +257,10 @@ def check_window_geometry(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, fo
         found.add(Defect("input_shape", _spatial(tf.in_shape), _spatial(mx.in_shape), explanation,
                          "fix the earlier layer whose output differs"),
                   f"input TF {_spatial(tf.in_shape)} vs MXNet {_spatial(mx.in_shape)}: same output from different cells")
-    if shifted and (same_input or tf.pads != mx.pads):
-        explanation = (f"same output shape, but the windows are shifted: {_padding_arithmetic(tf, mx)}; "
-                       "every output value is computed from different input cells")
+    if shifted and (same_input or tf.pads != mx.pads) and not window_defect:
+        axes = " and ".join(axis for axis, a, b in zip(("height", "width"), tf_window, mx_window) if a != b)
+        explanation = (f"same output shape, but the windows are shifted along the {axes}: "
+                       f"{_padding_arithmetic(tf, mx)}; every output value is computed from different input cells")
         found.add(Defect("pads", str(tf.pads), str(mx.pads), explanation, _padding_fix(tf)),
                   f"pads TF {tf.pads} vs MXNet {mx.pads}: windows shifted")
 

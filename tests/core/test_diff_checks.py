@@ -180,3 +180,47 @@ def test_the_matchers_note_comes_after_the_checks_notes():
     mx = record("s", Kind.SCALE, (1, 4), attrs={"scale": 0.1})
     rows = compare_pairs([Pair(tf, mx, BY_NAME, note="aligned by structure")])
     assert rows[0].note == "scale TF 0.2 vs MXNet 0.1; aligned by structure"
+
+
+def test_a_transposed_kernel_is_a_kernel_defect_with_the_recipe_not_a_pads_one():
+    """1x7 SAME against 7x1 with pad (3, 0): both 16x16, so only the kernel tells them apart.
+
+    The windows are shifted too (TF pads the width, MXNet the height), but that follows from
+    the kernel: the row has one defect, the kernel, and its fix gives TF's kernel with its pads.
+    """
+    tf = conv(shape=(1, 4, 16, 16), in_shape=(1, 3, 16, 16), kernel=(1, 7), pads=(0, 0, 3, 3))
+    mx = conv(shape=(1, 4, 16, 16), in_shape=(1, 3, 16, 16), kernel=(7, 1), pads=(3, 3, 0, 0))
+    found = check_pair(tf, mx, Pairing())
+    assert found.status == Status.ATTR_MISMATCH
+    assert found.notes == ["kernel TF (1, 7) vs MXNet (7, 1)"]
+    (defect,) = found.defects
+    assert (defect.field, defect.tf, defect.mx) == ("kernel", "(1, 7)", "(7, 1)")
+    assert defect.explanation == "kernel TF (1, 7), MXNet (7, 1) (height and width swapped)"
+    assert "kernel=(1, 7)" in defect.fix and "pad=(0, 3)" in defect.fix
+    # The same MXNet kernel with the right pads is no defect at all.
+    assert check_pair(tf, conv(shape=(1, 4, 16, 16), in_shape=(1, 3, 16, 16), kernel=(1, 7), pads=(0, 0, 3, 3)),
+                      Pairing()).defects == []
+
+
+def test_window_attribute_fixes_carry_the_pads():
+    """A stride or dilation defect's fix is TF's value with the pads that go with it, from porting.padding."""
+    tf = conv(shape=(1, 4, 4, 4), stride=(2, 2), pads=(0, 1, 0, 1))
+    (defect,) = run(diff.check_stride, tf, conv(shape=(1, 4, 4, 4), stride=(1, 1))).defects
+    assert "stride=(2, 2)" in defect.fix and "pad_width=(0, 0, 0, 0, 0, 1, 0, 1)" in defect.fix
+    (defect,) = run(diff.check_dilation, conv(dilation=(2, 2), pads=(2, 2, 2, 2)), conv()).defects
+    assert "dilate=(2, 2)" in defect.fix and "pad=(2, 2)" in defect.fix
+
+
+def test_window_geometry_names_the_shifted_axis():
+    """150x151, 3x3/2 SAME: TF pads (0, 1) on the even height, (1, 1) on the odd width.
+
+    A symmetric pad=1 gives the same 75x76 and reads the right cells along the width only.
+    """
+    tf = conv(shape=(1, 4, 75, 76), in_shape=(1, 3, 150, 151), stride=(2, 2), pads=(0, 1, 1, 1))
+    found = run(diff.check_window_geometry, tf,
+                conv(shape=(1, 4, 75, 76), in_shape=(1, 3, 150, 151), stride=(2, 2), pads=(1, 1, 1, 1)))
+    (defect,) = found.defects
+    assert defect.field == "pads" and "windows are shifted along the height:" in defect.explanation
+    assert "pad_width=(0, 0, 0, 0, 0, 1, 1, 1)" in defect.fix
+    right = conv(shape=(1, 4, 75, 76), in_shape=(1, 3, 150, 151), stride=(2, 2), pads=(0, 1, 1, 1))
+    assert run(diff.check_window_geometry, tf, right).defects == []

@@ -1,6 +1,8 @@
 """porting.core.match on tiny hand-made records: name keys, pairing by name, then by structure."""
 from __future__ import annotations
 
+import pytest
+
 from porting.core.diff import Status, compare_pairs, verdict_line
 from porting.core.graph_walk import name_key
 from porting.core.match import BY_NAME, BY_STRUCTURE, match
@@ -41,3 +43,28 @@ def test_match_by_name_then_structure_with_an_extra_layer():
     # Net/b reads the extra batch norm, which is followed back to Net/a: no input defect.
     assert [row.status for row in rows] == [Status.MATCH, Status.MATCH, Status.ONLY_MX, Status.MATCH]
     assert verdict_line(rows) == "FAILED | 1 only in MXNet (3/4 rows match)"
+
+
+@pytest.mark.parametrize("order", ["3x3 first", "1x1 first"])
+def test_structural_pairing_prefers_the_same_kernel(order):
+    """A TF 3x3 conv facing an MXNet 1x1 and an MXNet 3x3 of the same output shape pairs with the 3x3.
+
+    The kernel is the only thing that tells the two MXNet convs apart (same kind, shape, stride,
+    number of inputs), so a similarity that ignored it would pair by position alone: with the
+    3x3 first, the TF conv would take the 1x1 and leave the 3x3 as an extra layer.
+    """
+    tf = [rec("images", Kind.INPUT, (1, 3, 8, 8)), conv("Net/Conv2d_0a_3x3", (1, 4, 8, 8), ["images"], (1, 3, 8, 8))]
+    three = conv("convolution0", (1, 4, 8, 8), ["data"], (1, 3, 8, 8))
+    one = conv("convolution1", (1, 4, 8, 8), ["convolution0"], (1, 4, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0))
+    if order == "1x1 first":
+        one = conv("convolution0", (1, 4, 8, 8), ["data"], (1, 3, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0))
+        three = conv("convolution1", (1, 4, 8, 8), ["convolution0"], (1, 4, 8, 8))
+    mx_records = [rec("data", Kind.INPUT, (1, 3, 8, 8))] + ([three, one] if order == "3x3 first" else [one, three])
+    pairs = match(tf, mx_records)
+    paired = next(pair for pair in pairs if pair.tf is not None and pair.tf.name == "Net/Conv2d_0a_3x3")
+    assert (paired.mx.kernel, paired.mx.name, paired.matched_by) == ((3, 3), three.name, BY_STRUCTURE)
+    assert "same kind, kernel, stride, output shape" in paired.note
+    assert [pair.mx.name for pair in pairs if pair.tf is None] == [one.name]
+    rows = compare_pairs(pairs)
+    assert [row.status for row in rows if row.status != Status.MATCH] == [Status.ONLY_MX]
+    assert next(row for row in rows if row.status == Status.ONLY_MX).mx.geometry == "1x1"

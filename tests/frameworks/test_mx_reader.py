@@ -103,6 +103,15 @@ def test_explicit_pad_folds_into_the_convolution_after_it():
     assert records["c"].pads == (0, 1, 0, 1) and records["c"].in_shape == (1, 3, 8, 8)
 
 
+def test_explicit_pads_keep_height_and_width_apart_on_a_non_square_input():
+    """8x9 padded (0, 1) on the even height and (1, 1) on the odd width: a 3x3/2 SAME stem in TF."""
+    padded = mx.sym.pad(mx.sym.var("data"), mode="constant", pad_width=(0, 0, 0, 0, 0, 1, 1, 1), name="c/pad")
+    records = _records(mx.sym.Convolution(padded, kernel=(3, 3), stride=(2, 2), num_filter=2, name="c"),
+                       shape=(1, 3, 8, 9))
+    assert records["c"].pads == (0, 1, 1, 1) and records["c"].shape == (1, 2, 4, 5)
+    assert records["c"].in_shape == (1, 3, 8, 9)
+
+
 def test_concat_scale_dropout_dense_and_softmax():
     data = mx.sym.var("data")
     a = mx.sym.Convolution(data, kernel=(1, 1), num_filter=2, name="a")

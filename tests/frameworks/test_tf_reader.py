@@ -49,6 +49,23 @@ def test_conv_pads(padding, stride, pads, out):
     assert conv.part_kinds() == (Kind.CONV, Kind.BIAS)
 
 
+@pytest.mark.parametrize("size, pads, out", [((150, 151), (0, 1, 1, 1), (75, 76)),
+                                             ((151, 150), (1, 1, 0, 1), (76, 75))])
+def test_same_pads_of_each_axis_follow_its_own_size(size, pads, out):
+    """3x3/2 SAME pads (0, 1) on an even side and (1, 1) on an odd one: height and width apart.
+
+    A square input cannot tell the width's pads from the height's; these sizes differ in parity.
+    """
+    def build(images):
+        return [slim.conv2d(images, 2, 3, stride=2, activation_fn=None, scope="Conv"),
+                slim.max_pool2d(images, 3, stride=2, padding="SAME", scope="MaxPool")]
+
+    records = read(build, size=size, channels=1)
+    for name, channels in (("Conv", 2), ("MaxPool", 1)):
+        assert records[name].pads == pads, (name, records[name].pads)
+        assert records[name].shape == (1, channels) + out and records[name].in_shape == (1, 1) + size
+
+
 def test_explicit_pad_folds_into_the_valid_conv_after_it():
     def build(images):
         padded = tf.pad(images, [[0, 0], [1, 2], [1, 2], [0, 0]], name="Conv/Pad")
