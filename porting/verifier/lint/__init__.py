@@ -16,7 +16,15 @@ Severities:
   * ``warning``: only training differs (momentum, dropout rate, frozen or
     trainable parameters, the auxiliary head).
   * ``info``: nothing computed differs, but something is worth knowing (a
-    setting the graph does not show, a background class, a wrong shape comment).
+    setting the graph does not show, a background class, a wrong shape comment),
+    or a difference that is harmless at inference: a conv bias followed by a
+    batch norm (which subtracts the mean), a learned gamma where slim has none
+    (equal while the gamma weights hold 1; with weights, ``--numeric`` settles
+    it), a softmax / SoftmaxOutput head on one side and logits on the other.
+
+The classes check reads each side's logits layer: the last dense or conv layer
+behind the network's output (through softmax, SoftmaxOutput, squeeze, flatten),
+so a Flatten + FullyConnected head is not read as the feature vector's width.
 
 Layout of the package:
   * ``base``: ``Severity``, ``Finding``, ``Options``, ``Context``, the registries

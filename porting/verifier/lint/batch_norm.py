@@ -78,15 +78,21 @@ def check_bn_gamma(pair, context: Context) -> list[Finding]:
     if fix_gamma is None or fix_gamma == (not scale):
         return []
     if scale:
-        message = ("TF learns a gamma (scale=True: Keras, slim ResNet); MXNet's fix_gamma=True forces gamma to 1 in "
-                   "the forward pass even when a gamma is loaded (2.07 max abs diff measured), so the loaded "
-                   "TF gamma is silently ignored.")
-    else:
-        message = ("TF has no gamma (slim.batch_norm scale=False: gamma is 1); MXNet's fix_gamma=False uses the "
-                   "`_gamma` argument, which is not in the TF checkpoint: it is trained (and initialised to 1 only if "
-                   "the initializer does so), so outputs differ as soon as it is not exactly 1.")
-    return [make_finding("bn_gamma", Severity.ERROR, pair.tf, pair.mx, f"scale={scale}", f"fix_gamma={fix_gamma}",
-                         message, f"mx.sym.BatchNorm(..., fix_gamma={not scale})")]
+        # An error: the TF gamma is loaded and then ignored, so inference differs wherever gamma != 1.
+        return [make_finding("bn_gamma", Severity.ERROR, pair.tf, pair.mx, f"scale={scale}", f"fix_gamma={fix_gamma}",
+                             "TF learns a gamma (scale=True: Keras, slim ResNet); MXNet's fix_gamma=True forces gamma "
+                             "to 1 in the forward pass even when a gamma is loaded (2.07 max abs diff measured), so "
+                             "the loaded TF gamma is silently ignored.", f"mx.sym.BatchNorm(..., fix_gamma={not scale})")]
+    # Info: slim's gamma is 1 and the converted `_gamma` holds 1, so inference is equal; only a
+    # gamma trained away from 1 on the MXNet side would differ, and --numeric checks the weights.
+    bn_name = part_name(pair.mx, Kind.BN) or pair.mx.name
+    return [make_finding("bn_gamma", Severity.INFO, pair.tf, pair.mx, f"scale={scale} (gamma 1)",
+                         f"fix_gamma={fix_gamma} (learned gamma)",
+                         "TF has no gamma (slim.batch_norm scale=False: gamma is 1); MXNet's fix_gamma=False uses "
+                         f"{bn_name}_gamma, which the TF checkpoint does not have. Equal at inference while the gamma "
+                         "weights hold 1 (the converter fills them with 1); training learns a scale TF does not. With "
+                         "weights present, --numeric settles it.",
+                         f"no change needed at inference; mx.sym.BatchNorm(..., fix_gamma={not scale}) to train like TF")]
 
 
 @pair_check("bn_beta", "TF center (beta) vs a trainable or frozen MXNet beta")

@@ -45,22 +45,45 @@ def output_width(record: LayerRecord) -> int | None:
     return int(record.shape[1]) if record is not None and len(record.shape) >= 2 else None
 
 
+#: Kinds whose output is the logits when they end a classifier head.
+LOGITS_KINDS = frozenset({Kind.CONV, Kind.DWCONV, Kind.FC})
+#: Kinds a head may put between the logits and the network's output without changing their width.
+_AFTER_LOGITS = frozenset({Kind.SOFTMAX, Kind.RESHAPE, Kind.FLATTEN, Kind.DROPOUT, Kind.ACT, Kind.BIAS,
+                           Kind.SCALE, Kind.MEAN, Kind.POOL_AVG, Kind.POOL_MAX, Kind.PAD, Kind.BN})
+
+
+def logits_record(by_name: dict, output: LayerRecord | None) -> LayerRecord | None:
+    """The layer that computes the logits behind a network's output record.
+
+    From the output back along first inputs, through softmax / SoftmaxOutput, squeezes, flattens and
+    the like, to the last dense or conv layer: slim ends with a 1x1 conv and a squeeze, an MXNet port
+    with ``FullyConnected`` and ``SoftmaxOutput``; both have the class count as that layer's width.
+    Without such a layer (a network that ends in a pool), the output itself, or its softmax's input.
+    """
+    record = output
+    for _ in range(20):
+        if record is None or record.kind in LOGITS_KINDS:
+            return record
+        if record.kind not in _AFTER_LOGITS or not record.inputs or record.inputs[0] not in by_name:
+            break
+        record = by_name[record.inputs[0]]
+    if output is not None and output.kind == Kind.SOFTMAX and output.inputs:
+        return by_name.get(output.inputs[0], output)
+    return output
+
+
 @network_check("num_classes", "number of classes (slim's 1001 with background class 0 vs MXNet's 1000)")
 def check_num_classes(context: Context) -> list[Finding]:
     tf_graph = context.tf_graph
     if tf_graph is None or getattr(tf_graph, "logits", None) is None:
         return []
-    tf = tf_record_of_tensor(context, tf_graph.logits)
+    tf = logits_record(context.tf_by_name, tf_record_of_tensor(context, tf_graph.logits))
     if tf is None:
         return []
-    if tf.kind == Kind.SOFTMAX and tf.inputs:
-        tf = context.tf_by_name.get(tf.inputs[0], tf)
-    mx = context.tf_to_mx.get(tf.name)
-    if mx is None:
-        heads = mx_heads(context)
-        mx = heads[0] if heads else None
-        if mx is not None and mx.kind == Kind.SOFTMAX and mx.inputs:
-            mx = context.mx_by_name.get(mx.inputs[0], mx)
+    # Each side's own output, not the record paired with TF's: when heads are built differently
+    # (conv + squeeze vs flatten + FullyConnected) the pairing may put the feature vector there.
+    heads = mx_heads(context)
+    mx = logits_record(context.mx_by_name, heads[0] if heads else context.tf_to_mx.get(tf.name))
     a, b = output_width(tf), output_width(mx)
     if a is None or b is None:
         return []
@@ -70,7 +93,8 @@ def check_num_classes(context: Context) -> list[Finding]:
                    + (" slim's ImageNet checkpoints (Inception, ResNet-v2, MobileNet) have 1001 logits, class 0 = "
                       "background; MXNet ImageNet models and synsets have 1000 (index 0..999). Slicing the wrong row "
                       "shifts every label by one (accuracy ~0)." if background else ""))
-        fix = (f"build the MXNet head with num_hidden={a}" + ("; or, to drop the background class, take rows 1: of "
+        width = "num_hidden" if mx.kind == Kind.FC else "num_filter"
+        fix = (f"build the MXNet logits layer {mx.name} with {width}={a}" + ("; or, to drop the background class, take rows 1: of "
                                                              "the TF logits weight and bias and use labels_offset=1"
                                                              if a == 1001 and b == 1000 else ""))
         return [make_finding("num_classes", Severity.ERROR, tf, mx, f"{a} classes", f"{b} classes", message, fix)]
@@ -97,12 +121,18 @@ def check_output_kind(context: Context) -> list[Finding]:
     if tf_soft == mx_soft:
         return []
     what = {True: "softmax probabilities", False: "logits"}
-    extra = (" SoftmaxOutput is MXNet's training head: its forward is the softmax." if mx.op == "SoftmaxOutput" else "")
-    return [make_finding("output_kind", Severity.ERROR, tf, mx, what[tf_soft], f"{what[mx_soft]} ({mx.op})",
+    extra = (" SoftmaxOutput is MXNet's training head: its forward is the softmax, its backward the "
+             "cross-entropy gradient." if mx.op == "SoftmaxOutput" else "")
+    # Info, never a failure: the softmax is monotonic per row, so the classes predicted agree, and the
+    # network behind it is compared layer by layer up to the logits.
+    return [make_finding("output_kind", Severity.INFO, tf, mx, what[tf_soft], f"{what[mx_soft]} ({mx.op})",
                          f"the TF builder's first output is {what[tf_soft]}; the MXNet symbol's first output is "
-                         f"{what[mx_soft]}. The top-k classes agree, the values do not." + extra,
-                         ("put the logits first: mx.sym.Group([logits, mx.sym.softmax(logits, axis=1)])" if mx_soft else
-                      "return the softmax first, or compare against TF's logits end point"))]
+                         f"{what[mx_soft]}. The layers up to the logits are the same network and the top-k classes "
+                         "agree; only the output values differ by the softmax." + extra,
+                         ("no change needed; to read the logits, put them first: "
+                          "mx.sym.Group([logits, mx.sym.softmax(logits, axis=1)])" if mx_soft else
+                          "no change needed; to compare probabilities, return the softmax first, or compare against "
+                          "TF's logits end point"))]
 
 
 @network_check("aux_head", "an auxiliary classifier head present on one side only")

@@ -11,7 +11,8 @@ def _bias_side(record: LayerRecord) -> bool:
     return bool(record.attrs.get("has_bias")) or record.part(Kind.BIAS) is not None
 
 
-@pair_check("conv_bias", "a conv/FC bias on one side only (slim convs with batch norm have none)")
+@pair_check("conv_bias", "a conv/FC bias on one side only (slim convs with batch norm have none; an MXNet "
+                         "bias followed by a batch norm is harmless: info)")
 def check_conv_bias(pair, context: Context) -> list[Finding]:
     tf, mx = pair.tf, pair.mx
     if tf.kind not in (Kind.CONV, Kind.DWCONV, Kind.FC) or mx.kind not in (Kind.CONV, Kind.DWCONV, Kind.FC):
@@ -35,6 +36,16 @@ def check_conv_bias(pair, context: Context) -> list[Finding]:
                                                      ": it must be loaded as zeros (the TF checkpoint has no value for "
                                                      "it)."),
                              "no change needed" if zero else f"load {name} as zeros, or use no_bias=True")]
+    if mx.part(Kind.BN) is not None:
+        # BN(x + b) = BN(x) whenever the mean it subtracts includes b: always in training (batch mean),
+        # and at inference with statistics trained with the bias or converted from TF with b = 0.
+        return [make_finding("conv_bias", Severity.INFO, tf, mx, "no bias", "bias (no_bias=False), then batch norm",
+                             f"TF has no bias here (slim.conv2d with a normalizer_fn creates none); the MXNet {op} has "
+                             f"{name}, but a batch norm follows and subtracts the mean, so the bias changes nothing: "
+                             "in training the batch mean includes it, at inference the converted weights set it to 0 "
+                             "(the TF checkpoint has none) and the moving mean is TF's. It only costs parameters; "
+                             "with weights present, --numeric settles it.",
+                             f"no change needed; mx.sym.{op}(..., no_bias=True) drops the unused parameter")]
     return [make_finding("conv_bias", Severity.ERROR, tf, mx, "no bias", "bias (no_bias=False)",
                          f"TF has no bias here (slim.conv2d with a normalizer_fn creates none); MXNet's {op} creates "
                          f"{name} by default. It has no TF source: loading fails with allow_missing=False, or it keeps "
