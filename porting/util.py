@@ -14,7 +14,9 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -219,6 +221,29 @@ def check_output_dir(path: Path | str, flag: str, need_bytes: int | None = None)
     _probe_writable(ancestor, flag, path)
     _check_space(ancestor, need_bytes, flag, path)
     return path
+
+
+# -- test hooks ---------------------------------------------------------------------------
+
+
+def pause_hook(env_name: str, command: str, unit: str) -> Callable[[int], None]:
+    """``hook(n)``: when ``env_name`` is set to N, stop once the count reaches N and sleep.
+
+    Tests of Ctrl-C and of killed runs set it to catch a command mid-work at a known
+    point; the line printed on stderr tells them the command got there. Unset: a no-op.
+    """
+    after = os.environ.get(env_name)
+    if not after:
+        return lambda n: None
+    limit, fired = int(after), [False]
+
+    def hook(n: int) -> None:
+        if n == limit and not fired[0]:
+            fired[0] = True
+            print(f"{command}: paused after {n} {unit} ({env_name})", file=sys.stderr, flush=True)
+            time.sleep(3600)
+
+    return hook
 
 
 # -- locks --------------------------------------------------------------------------------

@@ -17,15 +17,13 @@ so a test can kill it in the middle of packing deterministically.
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from porting import progress
+from porting import progress, util
 from porting.data import imageproc, integrity
 from porting.data.build_config import BuildConfig, PackPlan, Skipped
 from porting.data.imageproc import BadImage
@@ -105,20 +103,6 @@ class _MeanAccumulator:
         return mean_img, [float(v) for v in mean_rgb], [float(v) for v in std]
 
 
-def _pause_hook():
-    after = os.environ.get(PAUSE_ENV)
-    if not after:
-        return lambda n: None
-    limit = int(after)
-
-    def hook(n: int) -> None:
-        if n == limit:
-            print(f"porting.data: paused after {n} records ({PAUSE_ENV})", file=sys.stderr, flush=True)
-            time.sleep(3600)
-
-    return hook
-
-
 def pack_split(
     root: Path, entries: list[tuple[str, int]], rec_path: Path, idx_path: Path, cfg: BuildConfig,
     mean: _MeanAccumulator | None = None, desc: str = "pack", on_record=None,
@@ -160,7 +144,7 @@ def _lst_text(entries: list[tuple[str, int]]) -> str:
 def pack_and_describe(stage: Path, plan: PackPlan) -> tuple[dict, dict[str, Path]]:
     """Write every output into ``stage``; return the manifest and ``{final name: staged path}``."""
     cfg, source, keys, labels, hashes = plan.cfg, plan.source, plan.keys, plan.labels, plan.hashes
-    hook, packed = _pause_hook(), [0]
+    hook, packed = util.pause_hook(PAUSE_ENV, "porting.data", "records"), [0]
 
     def on_record():
         packed[0] += 1

@@ -18,15 +18,12 @@ the machine has) is an error line of its own, and a progress bar runs on a termi
 from __future__ import annotations
 
 import math
-import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from porting import progress
+from porting import progress, util
 from porting.data import imageproc
 from porting.serving.model_loading import LoadedModel, PredictError
 from porting.serving.predictor import Predictor
@@ -94,20 +91,6 @@ class Prediction:
     in_training_split: bool
 
 
-def _pause_hook():
-    after = os.environ.get(PAUSE_ENV)
-    if not after:
-        return lambda n: None
-    limit = int(after)
-
-    def hook(n: int) -> None:
-        if n == limit:
-            print(f"porting.predict: paused after {n} images ({PAUSE_ENV})", file=sys.stderr, flush=True)
-            time.sleep(3600)
-
-    return hook
-
-
 def predict_files(model: LoadedModel, predictor: Predictor, paths: list[str | Path], top_k: int = 5
                   ) -> tuple[list[Prediction], list[str]]:
     """Top-k of every decodable image, a batch at a time; returns ``(predictions, error lines)``.
@@ -117,7 +100,7 @@ def predict_files(model: LoadedModel, predictor: Predictor, paths: list[str | Pa
     """
     train = training_hashes(model)
     k = min(top_k, len(model.classes))
-    out, errors, pause, seen = [], [], _pause_hook(), 0
+    out, errors, pause, seen = [], [], util.pause_hook(PAUSE_ENV, "porting.predict", "images"), 0
     with progress.bar(total=len(paths), desc="predict", unit="img") as bar:
         for start in range(0, len(paths), predictor.batch_size):
             arrays, kept = [], []

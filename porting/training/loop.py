@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from porting import compat, progress
+from porting import compat, progress, util
 from porting.training.config import TrainConfig, TrainError
 
 mx = compat.import_mx()  # a DMLC server or scheduler process serves here and exits
@@ -145,7 +143,7 @@ def _run(session: Session) -> TrainResult:
              s.metrics_log.title, ", ".join(str(c) for c in setup.contexts), setup.kv_name, setup.rank,
              setup.num_workers, first, cfg.epochs, s.batches_per_epoch, cfg.batch_size, s.optimizer_name)
     record, num_update = s.record, s.num_update
-    pause = _pause_hook()
+    pause = util.pause_hook(PAUSE_ENV, "porting.train", "batches")
     # MXNet's MKL-DNN average pooling logs a line at the first training forward of each pooling, on
     # its engine thread: the filter stays for the whole loop, so the line meets it wherever it lands.
     with compat.quiet_native_stderr():
@@ -229,22 +227,6 @@ def _why(error: Exception) -> str:
         return f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
     lines = str(error).strip().splitlines()
     return lines[-1] if lines else type(error).__name__
-
-
-def _pause_hook():
-    """``PAUSE_ENV``: stop the first epoch after N batches and sleep (for tests of Ctrl-C)."""
-    after = os.environ.get(PAUSE_ENV)
-    if not after:
-        return lambda n: None
-    limit, fired = int(after), [False]
-
-    def hook(n: int) -> None:
-        if n == limit and not fired[0]:
-            fired[0] = True
-            print(f"porting.train: paused after {n} batches ({PAUSE_ENV})", file=sys.stderr, flush=True)
-            time.sleep(3600)
-
-    return hook
 
 
 def train(cfg: TrainConfig) -> TrainResult:
