@@ -5,6 +5,10 @@ path); this module folds them into ``LayerRecord``s the same way for both, so
 a conv + batch norm + activation declared as one slim layer becomes one record
 on each side. :func:`reachable` and :func:`consumer_map` are the one home of
 graph reachability and reader maps, for TF ops, MXNet JSON nodes and records alike.
+:func:`canonical_order` is the row order of the reports (inputs in argument order);
+:func:`dataflow_order` is the order structural pairing aligns, in which the branches of
+every merge are visited by a structural signature (:func:`branch_signature`), so it does
+not depend on creation order, names or argument order.
 """
 from __future__ import annotations
 
@@ -225,6 +229,136 @@ def canonical_order(records: list[LayerRecord]) -> list[LayerRecord]:
                 continue
             seen.add(name)
             ordered.append(record)
+    return ordered
+
+
+#: Kinds that make up a branch's structural signature (the weighted and windowed layers);
+#: batch norms, activations, dropouts and the like are walked through but not counted, so a
+#: side that keeps them as records of their own orders its branches like a side that folds them.
+_SIGNATURE_KINDS = frozenset({Kind.CONV, Kind.DWCONV, Kind.FC, Kind.POOL_MAX, Kind.POOL_AVG, Kind.MEAN, Kind.LRN})
+
+
+def _chain_signature(record: LayerRecord, by_name: dict[str, LayerRecord],
+                     readers: dict[str, int]) -> tuple[tuple, LayerRecord | None]:
+    """The signature of the chain that ends at ``record``, and the fork it starts from (None: a merge or the input)."""
+    geometry: list[tuple] = []
+    channels: list[int] = []
+    stop: tuple = ()
+    fork: LayerRecord | None = None
+    current: LayerRecord | None = record
+    while current is not None:
+        inputs = [name for name in current.inputs if name in by_name]
+        if current is not record and readers.get(current.name, 0) > 1:
+            fork = current  # the branch point: shared with the other branches
+            break
+        if len(inputs) > 1:
+            stop = (str(current.kind), len(inputs))
+            break
+        if current.kind in _SIGNATURE_KINDS:
+            geometry.append((str(current.kind), tuple(current.kernel or ()), tuple(current.stride or ())))
+            channels.append(current.channels or 0)
+        current = by_name[inputs[0]] if inputs else None
+    geometry.reverse()
+    channels.reverse()
+    return (len(geometry), tuple(geometry), stop, tuple(channels)), fork
+
+
+def branch_signature(record: LayerRecord, by_name: dict[str, LayerRecord], readers: dict[str, int],
+                     levels: int = 2) -> tuple:
+    """A sort key for one input of a merge (add, concat, mul...): the branch that feeds it.
+
+    Walks back from ``record`` (always included: the merge reads it) while each record
+    is read once and reads one record (a chain no other layer shares), stopping before
+    a fork (the branch point) or at a merge, and describes what it walked, from the
+    branch point forward: the number of signature layers, then their (kind, kernel,
+    stride), then the merge it stopped at, if any, then their channels. Ties (two
+    branches of one conv each, e.g. a 1x3 after a 1x1 and a 1x3 after a 3x3) are broken
+    by the signature of the chain ending at the fork, up to ``levels`` forks back. A
+    shortcut with no layer of its own sorts first, a projection (one 1x1 conv) before a
+    3-conv residual branch; channels come after the geometry so a wrong filter count
+    rarely reorders the branches. Cost: the length of the chains walked.
+    """
+    key, fork = _chain_signature(record, by_name, readers)
+    keys = [key]
+    while fork is not None and levels > 0:
+        key, fork = _chain_signature(fork, by_name, readers)
+        keys.append(key)
+        levels -= 1
+    return tuple(keys)
+
+
+def _merge_inputs(record: LayerRecord, by_name: dict[str, LayerRecord],
+                  readers: dict[str, int]) -> tuple[list[str], list[str]]:
+    """A merge's inputs to visit: (its branches, nested merges of its kind read only here, flattened).
+
+    ``concat(a, concat(b, c))`` and ``concat(a, b, c)`` are then visited in the same order
+    (the nested merge itself after its inputs): slim's Inception-v3 nests, ports write it flat.
+    """
+    flat: list[str] = []
+    nested: list[str] = []
+    for name in record.inputs:
+        if name not in by_name:
+            continue
+        inner = by_name[name]
+        if inner.kind == record.kind and readers.get(name, 0) == 1 \
+                and len([n for n in inner.inputs if n in by_name]) > 1:
+            inner_flat, inner_nested = _merge_inputs(inner, by_name, readers)
+            flat.extend(inner_flat)
+            nested.extend(inner_nested + [name])
+        else:
+            flat.append(name)
+    return flat, nested
+
+
+def dataflow_order(records: list[LayerRecord]) -> list[LayerRecord]:
+    """A topological order that depends on the dataflow graph only: not on creation order, names or argument order.
+
+    Like :func:`canonical_order` (post-order DFS from the sinks, deepest sink first), but
+    at every merge the inputs are visited in the order of :func:`branch_signature`,
+    ties kept in argument order, a nested merge of the same kind read only by it
+    flattened into its inputs (``_merge_inputs``). Both sides of a port computed this way list the layers
+    of a residual unit (shortcut created before or after its branch, ``a + b`` or
+    ``b + a``) and of an Inception module (any branch order) in the same sequence, which
+    is what the structural alignment in ``match`` needs. Records keep their own
+    ``inputs`` (argument order), so a permuted concat is still reported by the inputs
+    check. Cost: O(N + E) for the walk plus the chains behind each merge input (each
+    record lies on at most one chain, so O(N) in all) and a sort of each merge's inputs.
+    """
+    by_name = {record.name: record for record in records}
+    readers: dict[str, int] = {record.name: 0 for record in records}
+    for record in records:
+        for name in set(record.inputs):
+            if name in readers:
+                readers[name] += 1
+    order: dict[str, list[str]] = {}
+    for record in records:
+        inputs = [name for name in record.inputs if name in by_name]
+        if len(inputs) > 1:
+            branches, nested = _merge_inputs(record, by_name, readers)
+            keys = {name: branch_signature(by_name[name], by_name, readers) for name in branches}
+            inputs = sorted(branches, key=keys.__getitem__) + nested  # stable: ties keep argument order
+        order[record.name] = inputs
+    depth: dict[str, int] = {}
+    for record in canonical_order(records):
+        depth[record.name] = 1 + max((depth.get(name, 0) for name in order[record.name]), default=0)
+    sinks = sorted((name for name, count in readers.items() if count == 0),
+                   key=lambda name: (-depth[name], branch_signature(by_name[name], by_name, readers)))
+    ordered: list[LayerRecord] = []
+    seen: set[str] = set()
+    for sink in sinks:
+        stack = [(sink, 0)]
+        while stack:
+            name, next_input = stack.pop()
+            if name in seen:
+                continue
+            inputs = order[name]
+            if next_input < len(inputs):
+                stack.append((name, next_input + 1))
+                if inputs[next_input] not in seen:
+                    stack.append((inputs[next_input], 0))
+                continue
+            seen.add(name)
+            ordered.append(by_name[name])
     return ordered
 
 

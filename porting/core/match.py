@@ -2,16 +2,31 @@
 
 First by name (slim scope names are the join key, compared through
 ``graph_walk.name_key``), then, for what is left, by structural alignment of the
-two canonical topological orders: a global sequence alignment (like a diff) in
-which only layers of a compatible kind may pair and similar layers (same output
-shape, kernel, stride, channels) score higher; layers that exist on one side
-only become gaps.
+two sides' ``graph_walk.dataflow_order``: a global sequence alignment (like a
+diff) in which only layers of a compatible kind may pair and similar layers (same
+output shape, kernel, stride, channels) score higher; layers that exist on one
+side only become gaps.
+
+Pairing on the dataflow graph: the sequences aligned are not the records in
+creation order but a topological order computed the same way on both sides, in
+which the inputs of every merge (add, concat) are visited in the order of a
+structural signature of the branch feeding them (the chain of conv/pool/dense
+kinds, kernels, strides and channels back to the branch point). A ResNet shortcut
+created before or after its residual branch, ``a + b`` or ``b + a``, Inception
+branches in any order: the same sequence on both sides, so the layers inside the
+branches pair with their counterparts. The records keep their argument-order
+inputs, so a concat whose inputs are permuted is still reported (by the inputs
+check in ``diff``). Rows still follow the TF records' order (``canonical_order``).
+
+Cost: name pairing O(N); ``dataflow_order`` O(N + E) plus a sort of each merge's
+inputs; the alignment O(n·m) time and memory over the n TF and m MXNet records
+left after name pairing (none for our own pair, whose names agree).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from porting.core.graph_walk import name_key
+from porting.core.graph_walk import dataflow_order, name_key
 from porting.core.records import Kind, LayerRecord
 
 BY_NAME = "name"
@@ -139,6 +154,8 @@ def match(tf_records: list[LayerRecord], mx_records: list[LayerRecord]) -> list[
     mx_left = [r for r in mx_records if r.name not in mx_taken]
     only_mx: list[LayerRecord] = []
     if tf_left and mx_left:
+        tf_left = [r for r in dataflow_order(tf_records) if r.name not in pairs_by_tf]
+        mx_left = [r for r in dataflow_order(mx_records) if r.name not in mx_taken]
         for i, j in _align(tf_left, mx_left):
             if i is not None and j is not None:
                 tf_record, mx_record = tf_left[i], mx_left[j]

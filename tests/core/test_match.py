@@ -68,3 +68,49 @@ def test_structural_pairing_prefers_the_same_kernel(order):
     rows = compare_pairs(pairs)
     assert [row.status for row in rows if row.status != Status.MATCH] == [Status.ONLY_MX]
     assert next(row for row in rows if row.status == Status.ONLY_MX).mx.geometry == "1x1"
+
+
+def residual_unit(prefix: str, shortcut_first: bool, shortcut_on_left: bool, names=None) -> list[LayerRecord]:
+    """A ResNet projection unit as records: input, shortcut 1x1 (16), branch 1x1 (4) -> 3x3 (4) -> 1x1 (16), add."""
+    names = names or {}
+    n = lambda key: names.get(key, f"{prefix}{key}")  # noqa: E731
+    image = rec(n("in"), Kind.INPUT, (1, 8, 8, 8))
+    shortcut = conv(n("shortcut"), (1, 16, 8, 8), [n("in")], (1, 8, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0))
+    branch = [conv(n("conv1"), (1, 4, 8, 8), [n("in")], (1, 8, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0)),
+              conv(n("conv2"), (1, 4, 8, 8), [n("conv1")], (1, 4, 8, 8)),
+              conv(n("conv3"), (1, 16, 8, 8), [n("conv2")], (1, 4, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0))]
+    inputs = [n("shortcut"), n("conv3")] if shortcut_on_left else [n("conv3"), n("shortcut")]
+    add = rec(n("add"), Kind.ADD, (1, 16, 8, 8), inputs)
+    body = [shortcut] + branch if shortcut_first else branch + [shortcut]
+    return [image] + body + [add]
+
+
+@pytest.mark.parametrize("shortcut_first,shortcut_on_left", [(True, True), (False, False), (False, True),
+                                                             (True, False)])
+def test_a_shortcut_created_before_or_after_its_branch_pairs_the_same(shortcut_first, shortcut_on_left):
+    """slim's order (shortcut first, ``shortcut + branch``) against every way a port may write it, names all differ."""
+    tf = residual_unit("Unit/", True, True)
+    mx_records = residual_unit("mx_", shortcut_first, shortcut_on_left)
+    pairs = match(tf, mx_records)
+    assert [(p.tf.name, p.mx.name) for p in pairs] == [(r.name, "mx_" + r.name[len("Unit/"):]) for r in tf]
+    assert {p.matched_by for p in pairs[1:]} == {BY_STRUCTURE}
+    assert [row.status for row in compare_pairs(pairs)] == [Status.MATCH] * len(tf)
+
+
+def test_a_permuted_concat_pairs_its_branches_and_is_still_reported():
+    tf = [rec("images", Kind.INPUT, (1, 3, 8, 8)),
+          conv("Net/b0", (1, 4, 8, 8), ["images"], (1, 3, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0)),
+          conv("Net/b1a", (1, 3, 8, 8), ["images"], (1, 3, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0)),
+          conv("Net/b1b", (1, 6, 8, 8), ["Net/b1a"], (1, 3, 8, 8)),
+          rec("Net/concat", Kind.CONCAT, (1, 10, 8, 8), ["Net/b0", "Net/b1b"])]
+    mx_records = [rec("data", Kind.INPUT, (1, 3, 8, 8)),
+                  conv("c0", (1, 3, 8, 8), ["data"], (1, 3, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0)),
+                  conv("c1", (1, 6, 8, 8), ["c0"], (1, 3, 8, 8)),
+                  conv("c2", (1, 4, 8, 8), ["data"], (1, 3, 8, 8), kernel=(1, 1), pads=(0, 0, 0, 0)),
+                  rec("cat", Kind.CONCAT, (1, 10, 8, 8), ["c1", "c2"])]
+    pairs = match(tf, mx_records)
+    assert [(p.tf.name, p.mx.name) for p in pairs] == [
+        ("images", "data"), ("Net/b0", "c2"), ("Net/b1a", "c0"), ("Net/b1b", "c1"), ("Net/concat", "cat")]
+    rows = compare_pairs(pairs)
+    assert [row.status for row in rows] == [Status.MATCH] * 4 + [Status.ATTR_MISMATCH]
+    assert "permuted" in rows[-1].defects[0].explanation
