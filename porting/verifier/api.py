@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from porting import compat  # noqa: F401  (shims before any framework import)
 from porting import progress
 from porting.core import memory
+from porting.core.equivalences import normalise
 from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
 from porting.core.match import match
 from porting.core.records import LayerRecord
@@ -57,6 +58,8 @@ class CompareResult:
     lint: LintResult | None = None
     #: The numeric pass's result; None when it did not run.
     numeric_report: NumericReport | None = None
+    #: What ``porting.core.equivalences.normalise`` rewrote before pairing (one line each; empty: nothing).
+    equivalences: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -213,7 +216,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["mx"] = time.perf_counter() - started
         step("match")
         started = time.perf_counter()
-        pairs = match(tf_graph.records, mx_graph.records)
+        tf_records, mx_records, equivalences = normalise(tf_graph.records, mx_graph.records)
+        pairs = match(tf_records, mx_records)
         rows = compare_pairs(pairs)
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
@@ -223,7 +227,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
                                mx_graph=mx_graph, pairs=pairs, timings=timings,
                                framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
                                                  "mx": mx_reader.learnable_parameter_count(mx_graph)},
-                               spec=spec if spec is not None and not tf else None)
+                               spec=spec if spec is not None and not tf else None, equivalences=equivalences)
         if lint:
             step("lint")
             from porting.verifier import lint as lint_pass
