@@ -10,6 +10,7 @@ Exit codes: 0 the port matches, 1 it does not, 2 bad usage or input.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from porting.core import memory
 from porting.core.equivalences import normalise
 from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
 from porting.core.match import match
-from porting.core.records import LayerRecord
+from porting.core.records import Kind, LayerRecord
 from porting.frameworks.models import UsageError, load_builder, mx_builder, tf_builder
 from porting.verifier import arguments
 
@@ -118,11 +119,21 @@ class CompareResult:
 
 def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
     tf_to_mx = {p.tf.name: p.mx for p in rows_pairs if p.tf is not None and p.mx is not None}
+    paired_tf = {p.tf.name: p.tf for p in rows_pairs if p.tf is not None}
     by_name = {record.name: record for record in tf_graph.records}
     result = []
     for key, record_name in tf_graph.end_point_records.items():
         tf_record = by_name.get(record_name)
         mx_record = tf_to_mx.get(record_name)
+        source = tf_record
+        while mx_record is None and record_name not in paired_tf and source is not None and source.inputs \
+                and source.kind in (Kind.FLATTEN, Kind.RESHAPE):  # an identity the equivalences dropped
+            source = by_name.get(source.inputs[0])
+            mx_record = tf_to_mx.get(source.name) if source is not None else None
+        if mx_record is not None and tf_record is not None and source is not tf_record \
+                and math.prod(mx_record.shape) != math.prod(tf_record.shape):
+            mx_record = None
+        tf_record = paired_tf.get(record_name, tf_record)  # as normalised by the equivalences
         tf_shape = list(tf_record.shape) if tf_record else None
         mx_shape = list(mx_record.shape) if mx_record else None
         status = (Status.MATCH if tf_shape == mx_shape else

@@ -73,6 +73,8 @@ def test_verify_passes_the_two_heads_with_the_notes():
     assert "TF Net/fc6: 8x8 VALID conv over the whole 8x8 map taken as Flatten (NCHW) + dense 384->16, the form " \
            "of MX fc6" in result.equivalences
     assert any(note.startswith("TF Net/fc8: 1x1 conv on a 1x1 map taken as dense 16->4") for note in result.equivalences)
+    # the end point on the squeeze the equivalences dropped reads the layer that now carries its data
+    assert [(e["name"], e["mx_layer"], e["status"]) for e in result.end_points] == [("Logits", "fc8", "match")]
     assert "equivalent forms taken as one" in result.report()
     assert "## Equivalent forms taken as one" in result.report("markdown")
     # dropout left out of the port: still the same network at inference
