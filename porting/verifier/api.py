@@ -10,6 +10,7 @@ Exit codes: 0 the port matches, 1 it does not, 2 bad usage or input.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING
 from porting import compat  # noqa: F401  (shims before any framework import)
 from porting import progress
 from porting.core import memory
+from porting.core.equivalences import normalise
 from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdict_line
 from porting.core.match import match
-from porting.core.records import LayerRecord
+from porting.core.records import Kind, LayerRecord
 from porting.frameworks.models import UsageError, load_builder, mx_builder, tf_builder
 from porting.verifier import arguments
 
@@ -57,6 +59,8 @@ class CompareResult:
     lint: LintResult | None = None
     #: The numeric pass's result; None when it did not run.
     numeric_report: NumericReport | None = None
+    #: What ``porting.core.equivalences.normalise`` rewrote before pairing (one line each; empty: nothing).
+    equivalences: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -115,11 +119,21 @@ class CompareResult:
 
 def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
     tf_to_mx = {p.tf.name: p.mx for p in rows_pairs if p.tf is not None and p.mx is not None}
+    paired_tf = {p.tf.name: p.tf for p in rows_pairs if p.tf is not None}
     by_name = {record.name: record for record in tf_graph.records}
     result = []
     for key, record_name in tf_graph.end_point_records.items():
         tf_record = by_name.get(record_name)
         mx_record = tf_to_mx.get(record_name)
+        source = tf_record
+        while mx_record is None and record_name not in paired_tf and source is not None and source.inputs \
+                and source.kind in (Kind.FLATTEN, Kind.RESHAPE):  # an identity the equivalences dropped
+            source = by_name.get(source.inputs[0])
+            mx_record = tf_to_mx.get(source.name) if source is not None else None
+        if mx_record is not None and tf_record is not None and source is not tf_record \
+                and math.prod(mx_record.shape) != math.prod(tf_record.shape):
+            mx_record = None
+        tf_record = paired_tf.get(record_name, tf_record)  # as normalised by the equivalences
         tf_shape = list(tf_record.shape) if tf_record else None
         mx_shape = list(mx_record.shape) if mx_record else None
         status = (Status.MATCH if tf_shape == mx_shape else
@@ -213,7 +227,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["mx"] = time.perf_counter() - started
         step("match")
         started = time.perf_counter()
-        pairs = match(tf_graph.records, mx_graph.records)
+        tf_records, mx_records, equivalences = normalise(tf_graph.records, mx_graph.records)
+        pairs = match(tf_records, mx_records)
         rows = compare_pairs(pairs)
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
@@ -223,7 +238,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
                                mx_graph=mx_graph, pairs=pairs, timings=timings,
                                framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
                                                  "mx": mx_reader.learnable_parameter_count(mx_graph)},
-                               spec=spec if spec is not None and not tf else None)
+                               spec=spec if spec is not None and not tf else None, equivalences=equivalences)
         if lint:
             step("lint")
             from porting.verifier import lint as lint_pass

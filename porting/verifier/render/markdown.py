@@ -22,5 +22,9 @@ def render_markdown(result, only_problems: bool = False, end_points: bool = Fals
         table = [_escape(cells) for cells in layer_table(result, columns, only_problems, None)]
         lines.append(tabulate(table, headers=HEADERS, tablefmt="github", disable_numparse=True))
         lines.extend(["", cost_line(result, columns)])
+    notes = getattr(result, "equivalences", None) or []
+    if notes:  # only when a rule rewrote something (our own pair: none, its reports unchanged)
+        lines.extend(["", f"## Equivalent forms taken as one ({len(notes)})", ""])
+        lines.extend(f"- {note}" for note in notes)
     lines.extend(pass_sections(result, "markdown"))
     return "\n".join(lines) + "\n"

@@ -21,6 +21,10 @@ def render_text(result, only_problems: bool = False, end_points: bool = False) -
         lines.append(tabulate(layer_table(result, columns, only_problems, NAME_WIDTH), headers=HEADERS,
                               tablefmt="simple", disable_numparse=True))
         lines.append(cost_line(result, columns))
+    notes = getattr(result, "equivalences", None) or []
+    if notes:  # only when a rule rewrote something (our own pair: none, its reports unchanged)
+        lines.append(f"equivalent forms taken as one ({len(notes)}):")
+        lines.extend(f"  - {note}" for note in notes)
     lines.extend(pass_sections(result, "text"))
     lines.append(result.verdict_line())
     return "\n".join(lines) + "\n"
