@@ -35,7 +35,9 @@ Layout of the package:
     comments in the TF source);
   * ``driver``: ``run`` (the findings), ``run_pass`` (a ``LintResult``) and ``apply``
     (attaches it to ``CompareResult.lint``); ``verify()`` runs the pass;
-  * ``render``: the findings table, the ``--lint-only`` report, bug reports.
+  * ``render``: the findings table, the ``--lint-only`` report, bug reports; identical findings
+    (same check, severity, settings and message on several layers) are grouped there
+    (``group_findings``): one row, one bug report, with the count and the layers.
 
 The families are imported below in a fixed order: registration order is the order
 of ``CHECKS``, of findings of equal severity, and of the README's table.
@@ -54,8 +56,9 @@ from porting.verifier.lint import source_comments
 from porting.verifier.lint.base import (CHECKS, NETWORK_CHECKS, PAIR_CHECKS, SEVERITY_MEANING, SEVERITY_ORDER, Context,
                                         Finding, Options, Severity, network_check, pair_check)
 from porting.verifier.lint.driver import LintResult, apply, run, run_pass
-from porting.verifier.lint.render import (bug_report, bug_reports, checks_markdown, counts, render_lint_only,
-                                          render_section, summary_line, write_bug_reports)
+from porting.verifier.lint.render import (FindingGroup, bug_report, bug_reports, checks_markdown, counts,
+                                          group_bug_report, group_findings, grouped, render_lint_only, render_section,
+                                          summary_line, write_bug_reports)
 from porting.verifier.lint.source_comments import SHAPE_NEUTRAL_OPTIONS, ShapeComment, shape_comments
 
 #: The check-family modules, in registration order.
@@ -64,4 +67,5 @@ FAMILIES = (dropout, batch_norm, layers, pooling, lrn_concat_softmax, flatten, h
 __all__ = ["FAMILIES", "Severity", "Finding", "Options", "Context", "LintResult", "CHECKS", "PAIR_CHECKS",
            "NETWORK_CHECKS", "SEVERITY_ORDER", "SEVERITY_MEANING", "pair_check", "network_check", "run", "run_pass",
            "apply", "render_section", "render_lint_only", "summary_line", "counts", "shape_comments", "ShapeComment",
-           "SHAPE_NEUTRAL_OPTIONS", "bug_report", "bug_reports", "write_bug_reports", "checks_markdown"]
+           "SHAPE_NEUTRAL_OPTIONS", "bug_report", "bug_reports", "write_bug_reports", "checks_markdown",
+           "FindingGroup", "group_findings", "grouped", "group_bug_report"]

@@ -8,15 +8,18 @@ the frameworks themselves report. Empty cells show ``--``.
 
 * ``table``: what the text and Markdown reports share (rows, cost cells and line, sections);
 * ``text``, ``markdown``, ``json_doc``: the three formats;
-* ``bug_reports``: one Markdown file per defect.
+* ``grouping``: identical defects grouped (layer ranges, row groups, the distinct-defect summary);
+* ``bug_reports``: one Markdown file per root cause (a group of identical defects).
 """
 from __future__ import annotations
 
-from porting.verifier.render.bug_reports import bug_report, pass_bug_reports, write_bug_reports
+from porting.verifier.render.bug_reports import bug_report, group_bug_report, pass_bug_reports, write_bug_reports
+from porting.verifier.render.grouping import compact_layers, defect_summary, defect_summary_lines, row_groups
 from porting.verifier.render.json_doc import render_json, row_json
 from porting.verifier.render.markdown import render_markdown
 from porting.verifier.render.table import HEADERS, cost_line, pass_sections
 from porting.verifier.render.text import render_text
 
 __all__ = ["HEADERS", "render_text", "render_markdown", "render_json", "row_json", "cost_line", "pass_sections",
-           "bug_report", "pass_bug_reports", "write_bug_reports"]
+           "bug_report", "group_bug_report", "pass_bug_reports", "write_bug_reports", "compact_layers", "row_groups",
+           "defect_summary", "defect_summary_lines"]

@@ -1,8 +1,10 @@
-"""Bug reports: one Markdown file per defect, for the issue tracker.
+"""Bug reports: one Markdown file per root cause, for the issue tracker.
 
-A file per row that does not match (the evidence, the fix, a script that rebuilds the
-layer alone on both sides), then one per error or warning of the lint pass and one for
-the first layer numeric parity found divergent.
+A file per group of problem rows with identical defects (``grouping.row_groups``: the
+evidence, the fix, a script that rebuilds the layer alone on both sides, and, for a group
+of several rows, every layer it touches), then one per group of identical error or warning
+findings of the lint pass and one for the first layer numeric parity found divergent. A
+group of one is written exactly as a single defect always was.
 """
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import json
 from pathlib import Path
 
 from porting import util
-from porting.core.diff import LayerDiff, Status
+from porting.core.diff import LayerDiff
 from porting.core.records import format_shape
+from porting.verifier.render.grouping import compact_layers, row_groups
 
 
 def _snippet(row: LayerDiff, result) -> str:
@@ -100,6 +103,22 @@ def bug_report(row: LayerDiff, result) -> str:
     return "\n".join(lines)
 
 
+def group_bug_report(rows: list[LayerDiff], result) -> str:
+    """One Markdown bug report for rows with identical defects: every layer, then the first row's
+    evidence (a group of one is ``bug_report`` of its row)."""
+    first = rows[0]
+    if len(rows) == 1:
+        return bug_report(first, result)
+    body = bug_report(first, result).splitlines()
+    head = [f"# Port defect: {first.status.value} at {len(rows)} layers", "",
+            f"One defect repeated on {len(rows)} layers: {compact_layers([row.layer for row in rows])}. "
+            f"The evidence below is the first one's ({first.layer}); the fix applies to each.", "",
+            "## Layers", "", "| row | TF layer | MXNet layer |", "|---|---|---|"]
+    head += [f"| {row.index} | {row.tf.name if row.tf else '--'} | {row.mx.name if row.mx else '--'} |"
+             for row in rows]
+    return "\n".join(head + [""] + body[2:])
+
+
 def pass_bug_reports(result):
     """``(name, Markdown)`` of the passes' defects: lint errors and warnings, then the numeric root cause."""
     from porting.verifier import lint, parity
@@ -113,14 +132,15 @@ def pass_bug_reports(result):
 
 
 def write_bug_reports(result, directory: Path | str) -> list[Path]:
-    """One file per defect (row, lint finding, numeric root cause); returns the paths written."""
+    """One file per root cause (group of identical problem rows, group of identical lint findings,
+    numeric root cause); returns the paths written."""
     directory = Path(directory)
     written = []
-    for row in result.rows:
-        if row.status == Status.MATCH:
-            continue
-        path = directory / f"{row.index:04d}_{row.status.value}_{util.slug(row.layer)}.md"
-        util.atomic_write_text(path, bug_report(row, result), durable=False, parents=True)
+    for rows in row_groups(result.rows):
+        first = rows[0]
+        more = f"_and_{len(rows) - 1}_more" if len(rows) > 1 else ""
+        path = directory / f"{first.index:04d}_{first.status.value}_{util.slug(first.layer)}{more}.md"
+        util.atomic_write_text(path, group_bug_report(rows, result), durable=False, parents=True)
         written.append(path)
     for number, (name, text) in enumerate(pass_bug_reports(result)):
         path = directory / f"finding_{number:03d}_{util.slug(name)}.md"

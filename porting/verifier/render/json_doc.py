@@ -22,6 +22,8 @@ def row_json(row: LayerDiff, numeric: dict | None = None) -> dict:
 def render_json(result, only_problems: bool = False, end_points: bool = False) -> str:
     """``{"title", "verdict", "summary", "verdict_line", "rows", "end_points", "cost"}``, then
     ``"findings"`` when the lint ran and ``"numeric"`` when numeric parity ran.
+    When some findings are identical (``lint.group_findings``), ``"finding_groups"`` follows
+    ``"findings"`` (which keeps every finding): each group once, with its ``count`` and ``layers``.
 
     ``end_points``: the coarse view, as in the text and Markdown reports: the end points
     instead of the per-layer rows and their cost (no ``"rows"``, no ``"cost"``).
@@ -53,7 +55,12 @@ def render_json(result, only_problems: bool = False, end_points: bool = False) -
 def _finish(document: dict, result) -> str:
     """The passes' results after the rows, then the JSON text."""
     if result.lint is not None:
-        document["findings"] = [finding.as_dict() for finding in result.lint.findings]
+        from porting.verifier import lint
+
+        findings = result.lint.findings
+        document["findings"] = [finding.as_dict() for finding in findings]
+        if lint.grouped(findings):
+            document["finding_groups"] = [group.as_dict() for group in lint.group_findings(findings)]
     if result.numeric_report is not None:
         document["numeric"] = result.numeric
     return json.dumps(document, indent=1, sort_keys=False, default=_json_default) + "\n"
