@@ -148,3 +148,22 @@ def test_numeric_conv_over_whole_map_equals_flatten_dense():
     k1 = rng.standard_normal((1, 1, 16, 4))
     np.testing.assert_allclose(np.einsum("nhwc,hwco->no", conv[:, None, None, :], k1),
                                conv @ k1.reshape(16, 4), rtol=1e-10)
+
+
+def test_softmax_head_is_compared_at_the_logits():
+    """A SoftmaxOutput ending one side where the other ends at its logits: dropped, with a note."""
+    tf = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16))]
+    mx = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("softmax", Kind.SOFTMAX, ["fc"], (1, 4), (1, 4),
+                                                          op="SoftmaxOutput")]
+    new_tf, new_mx, notes = normalise(tf, mx, rules={"softmax_head"})
+    assert [r.name for r in new_mx] == ["fc"] and new_tf == tf
+    assert len(notes) == 1 and "MX softmax: SoftmaxOutput at the output" in notes[0]
+
+
+def test_softmax_head_leaves_softmaxes_that_pair_or_are_read():
+    both = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("sm", Kind.SOFTMAX, ["fc"], (1, 4), (1, 4))]
+    assert normalise(both, both, rules={"softmax_head"})[2] == []  # one at each end: they pair
+    read = both + [rec("after", Kind.ACT, ["sm"], (1, 4), (1, 4))]
+    tf = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("after", Kind.ACT, ["fc"], (1, 4), (1, 4))]
+    new_tf, new_mx, notes = normalise(tf, read, rules={"softmax_head"})
+    assert notes == [] and new_mx == read  # a softmax something reads is part of the computation
