@@ -167,3 +167,20 @@ def test_softmax_head_leaves_softmaxes_that_pair_or_are_read():
     tf = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("after", Kind.ACT, ["fc"], (1, 4), (1, 4))]
     new_tf, new_mx, notes = normalise(tf, read, rules={"softmax_head"})
     assert notes == [] and new_mx == read  # a softmax something reads is part of the computation
+
+
+def test_softmax_head_takes_the_reshapes_after_it():
+    """slim's ResNets reshape their predictions back to N x K x 1 x 1: still an output softmax."""
+    tf = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("sm", Kind.SOFTMAX, ["fc"], (1, 4), (1, 4)),
+          rec("back", Kind.RESHAPE, ["sm"], (1, 4, 1, 1), (1, 4))]
+    mx = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16))]
+    new_tf, new_mx, notes = normalise(tf, mx, rules={"softmax_head"})
+    assert [r.name for r in new_tf] == ["fc"] and new_mx == mx and len(notes) == 1
+
+
+def test_reshapes_after_output_softmaxes_on_one_side_only_are_dropped():
+    tf = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("sm", Kind.SOFTMAX, ["fc"], (1, 4), (1, 4)),
+          rec("back", Kind.RESHAPE, ["sm"], (1, 4, 1, 1), (1, 4))]
+    mx = [rec("fc", Kind.FC, ["x"], (1, 4), (1, 16)), rec("softmax", Kind.SOFTMAX, ["fc"], (1, 4), (1, 4))]
+    new_tf, new_mx, notes = normalise(tf, mx, rules={"softmax_head"})
+    assert [r.name for r in new_tf] == ["fc", "sm"] and new_mx == mx and len(notes) == 1

@@ -5,12 +5,13 @@ keeps every value in the same order (there is one spatial position, so NCHW and 
 the next layer reads the same numbers. slim squeezes its logits after the last conv, an MXNet port
 usually has nothing there (or a Flatten of an N x C x 1 x 1 map where slim has none).
 
-Applies only where the two sides have a different number of such identities (an equal number is
-left alone: they pair with each other).
+Applies only where the two sides' identities differ: in number, or in where they sit (the kind of
+the layer each one reads and of the layers that read it). Identical ones are left alone: they pair
+with each other (our own pair flattens before its logits on both sides).
 """
 from __future__ import annotations
 
-from porting.core.equivalences.base import SIDES, drop, equivalence, squeeze_shape
+from porting.core.equivalences.base import SIDES, consumers, drop, equivalence, squeeze_shape
 from porting.core.records import Kind, LayerRecord
 
 
@@ -20,11 +21,18 @@ def is_identity(r: LayerRecord) -> bool:
     return tuple(r.shape) in (tuple(r.in_shape), tuple(squeeze_shape(tuple(r.in_shape))))
 
 
+def _place(side: list[LayerRecord], r: LayerRecord) -> tuple:
+    """Where an identity sits: the kind of the layer it reads and the kinds of the layers reading it."""
+    source = next((x.kind for x in side if r.inputs and x.name == r.inputs[0]), None)
+    return source, tuple(sorted(x.kind for x in consumers(side, r.name)))
+
+
 @equivalence("identity_reshape")
 def identity_reshape(tf, mx):
     sides, notes = [tf, mx], []
     found = [[r for r in side if is_identity(r)] for side in sides]
-    if len(found[0]) == len(found[1]):
+    places = [sorted(map(str, (_place(side, r) for r in side_found))) for side, side_found in zip(sides, found)]
+    if places[0] == places[1]:
         return tf, mx, notes
     for a in (0, 1):
         for r in found[a]:
