@@ -5,9 +5,9 @@ keeps every value in the same order (there is one spatial position, so NCHW and 
 the next layer reads the same numbers. slim squeezes its logits after the last conv, an MXNet port
 usually has nothing there (or a Flatten of an N x C x 1 x 1 map where slim has none).
 
-Applies only where the two sides' identities differ: in number, or in where they sit (the kind of
-the layer each one reads and of the layers that read it). Identical ones are left alone: they pair
-with each other (our own pair flattens before its logits on both sides).
+Applies only to an identity the other side has no reshape-like layer for at the same place (the
+kind of the layer it reads and of the layers reading it): one with a counterpart pairs with it and
+stays (our own pair flattens before its logits on both sides).
 """
 from __future__ import annotations
 
@@ -30,12 +30,23 @@ def _place(side: list[LayerRecord], r: LayerRecord) -> tuple:
 @equivalence("identity_reshape")
 def identity_reshape(tf, mx):
     sides, notes = [tf, mx], []
-    found = [[r for r in side if is_identity(r)] for side in sides]
-    places = [sorted(map(str, (_place(side, r) for r in side_found))) for side, side_found in zip(sides, found)]
-    if places[0] == places[1]:
-        return tf, mx, notes
+    # Every reshape-like layer's place on each side: an identity whose place the other side also
+    # has (identity or not: an upstream defect may have made the other one reshape real data)
+    # pairs with it and stays; one without a counterpart is dropped.
+    places = [[str(_place(side, r)) for r in side if r.kind in (Kind.FLATTEN, Kind.RESHAPE)] for side in sides]
+    dropping = [[], []]
     for a in (0, 1):
-        for r in found[a]:
+        available = list(places[1 - a])
+        for r in sides[a]:
+            if not is_identity(r):
+                continue
+            place = str(_place(sides[a], r))
+            if place in available:
+                available.remove(place)
+            else:
+                dropping[a].append(r)
+    for a in (0, 1):
+        for r in dropping[a]:
             current = next(x for x in sides[a] if x.name == r.name)
             sides[a] = drop(sides[a], current)
             notes.append(f"{SIDES[a]} {r.name}: {r.op} {'x'.join(map(str, r.in_shape))} -> "

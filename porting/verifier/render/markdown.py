@@ -27,7 +27,7 @@ def render_markdown(result, only_problems: bool = False, end_points: bool = Fals
         summary = defect_summary_lines(result.rows, limit=None)
         if summary:
             lines.extend(["", summary[0], ""] + [f"- {line.strip()}" for line in summary[1:]])
-    notes = getattr(result, "equivalences", None) or []
+    notes = [] if end_points else getattr(result, "equivalences", None) or []
     if notes:  # only when a rule rewrote something (our own pair: none, its reports unchanged)
         lines.extend(["", f"## Equivalent forms taken as one ({len(notes)})", ""])
         lines.extend(f"- {note}" for note in notes)

@@ -24,7 +24,7 @@ def render_text(result, only_problems: bool = False, end_points: bool = False) -
                               tablefmt="simple", disable_numparse=True))
         lines.append(cost_line(result, columns))
         lines.extend(defect_summary_lines(result.rows))
-    notes = getattr(result, "equivalences", None) or []
+    notes = [] if end_points else getattr(result, "equivalences", None) or []
     if notes:  # only when a rule rewrote something (our own pair: none, its reports unchanged)
         lines.append(f"equivalent forms taken as one ({len(notes)}):")
         lines.extend(f"  - {note}" for note in notes)
