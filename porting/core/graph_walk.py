@@ -192,6 +192,27 @@ def _replace_inputs(record: LayerRecord, inputs: tuple[str, ...]) -> LayerRecord
     return replace(record, inputs=inputs)
 
 
+def _post_order(sinks, inputs_of, by_name: dict[str, LayerRecord]) -> list[LayerRecord]:
+    """Post-order DFS from each sink in turn, inputs in ``inputs_of(name)`` order (iterative: deep nets)."""
+    ordered: list[LayerRecord] = []
+    seen: set[str] = set()
+    for sink in sinks:
+        stack = [(sink, 0)]
+        while stack:
+            name, next_input = stack.pop()
+            if name in seen:
+                continue
+            inputs = inputs_of(name)
+            if next_input < len(inputs):
+                stack.append((name, next_input + 1))
+                if inputs[next_input] not in seen:
+                    stack.append((inputs[next_input], 0))
+                continue
+            seen.add(name)
+            ordered.append(by_name[name])
+    return ordered
+
+
 def canonical_order(records: list[LayerRecord]) -> list[LayerRecord]:
     """A topological order that does not depend on how the source was written.
 
@@ -211,25 +232,7 @@ def canonical_order(records: list[LayerRecord]) -> list[LayerRecord]:
     position = {record.name: index for index, record in enumerate(records)}
     sinks = sorted((name for name, count in readers.items() if count == 0),
                    key=lambda name: (-depth[name], position[name]))
-    ordered: list[LayerRecord] = []
-    seen: set[str] = set()
-    for sink in sinks:
-        stack = [(sink, 0)]
-        while stack:
-            name, next_input = stack.pop()
-            if name in seen:
-                continue
-            record = by_name[name]
-            inputs = [n for n in record.inputs if n in by_name]
-            if next_input < len(inputs):
-                stack.append((name, next_input + 1))
-                child = inputs[next_input]
-                if child not in seen:
-                    stack.append((child, 0))
-                continue
-            seen.add(name)
-            ordered.append(record)
-    return ordered
+    return _post_order(sinks, lambda name: [n for n in by_name[name].inputs if n in by_name], by_name)
 
 
 #: Kinds that make up a branch's structural signature (the weighted and windowed layers);
@@ -343,23 +346,7 @@ def dataflow_order(records: list[LayerRecord]) -> list[LayerRecord]:
         depth[record.name] = 1 + max((depth.get(name, 0) for name in order[record.name]), default=0)
     sinks = sorted((name for name, count in readers.items() if count == 0),
                    key=lambda name: (-depth[name], branch_signature(by_name[name], by_name, readers)))
-    ordered: list[LayerRecord] = []
-    seen: set[str] = set()
-    for sink in sinks:
-        stack = [(sink, 0)]
-        while stack:
-            name, next_input = stack.pop()
-            if name in seen:
-                continue
-            inputs = order[name]
-            if next_input < len(inputs):
-                stack.append((name, next_input + 1))
-                if inputs[next_input] not in seen:
-                    stack.append((inputs[next_input], 0))
-                continue
-            seen.add(name)
-            ordered.append(by_name[name])
-    return ordered
+    return _post_order(sinks, order.__getitem__, by_name)
 
 
 def collapse_scope(name: str) -> str:

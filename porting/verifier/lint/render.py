@@ -180,12 +180,17 @@ def bug_report(finding: Finding, result=None) -> str:
              f"| layer | {_md(finding.layer)} | {_md(finding.mx_layer or finding.layer)} |",
              f"| setting | {_md(finding.tf)} | {_md(finding.mx)} |", "",
              "## Why", "", finding.message, "", "## Fix", "", finding.fix or "--", ""]
-    if finding.file is not None:
-        lines += ["## Where", "", f"`{finding.location}`", ""]
-        source = _source_line(finding.file, finding.line)
-        if source:
-            lines += ["```python", source, "```", ""]
+    lines += _where(finding)
     return "\n".join(lines)
+
+
+def _where(finding: Finding) -> list[str]:
+    """The source line a shape-comment finding points at (nothing for other findings)."""
+    if finding.file is None:
+        return []
+    lines = ["## Where", "", f"`{finding.location}`", ""]
+    source = _source_line(finding.file, finding.line)
+    return lines + (["```python", source, "```", ""] if source else [])
 
 
 def group_bug_report(group: FindingGroup, result=None) -> str:
@@ -206,11 +211,7 @@ def group_bug_report(group: FindingGroup, result=None) -> str:
     lines += [f"| {number} | {_md(f.layer)} | {_md(f.mx_layer or f.layer)} |"
               for number, f in enumerate(group.findings, start=1)]
     lines.append("")
-    if finding.file is not None:
-        lines += ["## Where", "", f"`{finding.location}`", ""]
-        source = _source_line(finding.file, finding.line)
-        if source:
-            lines += ["```python", source, "```", ""]
+    lines += _where(finding)
     return "\n".join(lines)
 
 
