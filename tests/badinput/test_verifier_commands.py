@@ -31,97 +31,9 @@ from porting.core import memory
 from porting.verifier.api import verify
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The tiny builder modules every command-line test here uses.
+TINY_TF, TINY_MX = ROOT / "tests" / "support" / "tiny_tf.py", ROOT / "tests" / "support" / "tiny_mx.py"
 MARKER_ENV = "PORTING_TEST_MARKER"
-
-TINY_TF = '''
-import os
-import time
-
-from porting import compat
-tf = compat.import_tf()
-slim = compat.import_slim()
-
-
-def build(images, num_classes):
-    """8x8 -> 3x3/2 SAME conv -> 4x4 VALID max pool -> 1x1 -> logits."""
-    end_points = {}
-    with tf.compat.v1.variable_scope("Tiny"):
-        net = slim.conv2d(images, 8, 3, stride=2, padding="SAME", scope="Conv2d_1a_3x3")
-        end_points["Conv2d_1a_3x3"] = net
-        net = slim.max_pool2d(net, 4, stride=1, padding="VALID", scope="MaxPool_2a_4x4")
-        end_points["MaxPool_2a_4x4"] = net
-        net = slim.flatten(net, scope="Flatten")
-        logits = slim.fully_connected(net, num_classes, activation_fn=None, scope="Logits")
-        end_points["Logits"] = logits
-    return logits, end_points
-
-
-def raises(images, num_classes):
-    raise ValueError("boom in the TF builder")
-
-
-def wrong_type(images, num_classes):
-    return slim.conv2d(images, 8, 3)
-
-
-def detached(images, num_classes):
-    """Logits computed from a constant, not from images (the builder ignores its input)."""
-    logits = slim.fully_connected(tf.ones([1, 4]), num_classes, activation_fn=None, scope="Logits")
-    return logits, {"Logits": logits}
-
-
-def unsupported(images, num_classes):
-    net = tf.math.cumsum(images, axis=3)
-    logits = tf.reduce_mean(tf.sin(net), [1, 2])
-    return logits, {"Logits": logits}
-
-
-def slow(images, num_classes):
-    """Says it has started (a file), then takes a minute: the test interrupts it."""
-    with open(os.environ["PORTING_TEST_MARKER"], "w") as handle:
-        handle.write("building")
-    time.sleep(120)
-    return build(images, num_classes)
-'''
-
-TINY_MX = '''
-from porting import compat
-mx = compat.import_mx()
-
-
-def build(num_classes):
-    data = mx.sym.Variable("data")
-    net = mx.sym.pad(data, mode="constant", pad_width=(0, 0, 0, 0, 0, 1, 0, 1), name="Tiny/Conv2d_1a_3x3/pad")
-    net = mx.sym.Convolution(net, kernel=(3, 3), stride=(2, 2), pad=(0, 0), num_filter=8, name="Tiny/Conv2d_1a_3x3")
-    net = mx.sym.Activation(net, act_type="relu", name="Tiny/Conv2d_1a_3x3/Relu")
-    net = mx.sym.Pooling(net, kernel=(4, 4), stride=(1, 1), pool_type="max", name="Tiny/MaxPool_2a_4x4")
-    net = mx.sym.flatten(net, name="Tiny/Flatten")
-    return mx.sym.FullyConnected(net, num_hidden=num_classes, name="Tiny/Logits")
-
-
-def raises(num_classes):
-    raise RuntimeError("boom in the MX builder")
-
-
-def wrong_type(num_classes):
-    return [mx.sym.Variable("data")]
-
-
-def no_data(num_classes):
-    return mx.sym.FullyConnected(mx.sym.Variable("x"), num_hidden=num_classes, name="fc")
-
-
-def detached(num_classes):
-    """The logits read a variable 'x', not 'data' (data only feeds a second output)."""
-    logits = mx.sym.FullyConnected(mx.sym.Variable("x"), num_hidden=num_classes, name="fc")
-    return mx.sym.Group([logits, mx.sym.flatten(mx.sym.Variable("data"), name="side")])
-
-
-def kernel_too_big(num_classes):
-    """A 9x9 kernel on the 8x8 input: shape inference fails (and MXNet prints on stdout)."""
-    net = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(9, 9), num_filter=4, name="conv")
-    return mx.sym.FullyConnected(net, num_hidden=num_classes, name="fc")
-'''
 
 
 # ------------------------------------------------------------------ fixtures
@@ -131,12 +43,10 @@ def kernel_too_big(num_classes):
 def files(tmp_path_factory) -> dict[str, str]:
     """The builder files, a regular file (a path under it cannot be created), and tiny checkpoints."""
     folder = tmp_path_factory.mktemp("bad_input_files")
-    (folder / "tiny_tf.py").write_text(TINY_TF)
-    (folder / "tiny_mx.py").write_text(TINY_MX)
     (folder / "syntax_error.py").write_text("def build(:\n")
     (folder / "a_file.txt").write_text("a regular file\n")
     (folder / "a_folder").mkdir()
-    tf_path, mx_path = str(folder / "tiny_tf.py"), str(folder / "tiny_mx.py")
+    tf_path, mx_path = str(TINY_TF), str(TINY_MX)
 
     from porting.core.match import match
     from porting.frameworks import mx_reader, tf_reader

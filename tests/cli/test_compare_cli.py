@@ -25,84 +25,16 @@ from porting.frameworks.models import MODELS
 from tests.support import broken_ports as bp
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The tiny builder modules every command-line test here uses.
+TINY_TF, TINY_MX = ROOT / "tests" / "support" / "tiny_tf.py", ROOT / "tests" / "support" / "tiny_mx.py"
 STATUSES = {"match", "shape_mismatch", "attr_mismatch", "only_tf", "only_mx"}
-
-TINY_TF = '''
-from porting import compat
-tf = compat.import_tf()
-slim = compat.import_slim()
-
-
-def build(images, num_classes):
-    """8x8 -> 3x3/2 SAME conv (pads (0, 1)) -> 4x4 -> 4x4 VALID max pool -> 1x1 -> logits."""
-    end_points = {}
-    with tf.compat.v1.variable_scope("Tiny"):
-        net = slim.conv2d(images, 8, 3, stride=2, padding="SAME", scope="Conv2d_1a_3x3")
-        end_points["Conv2d_1a_3x3"] = net
-        net = slim.max_pool2d(net, 4, stride=1, padding="VALID", scope="MaxPool_2a_4x4")
-        end_points["MaxPool_2a_4x4"] = net
-        net = slim.flatten(net, scope="Flatten")
-        logits = slim.fully_connected(net, num_classes, activation_fn=None, scope="Logits")
-        end_points["Logits"] = logits
-    return logits, end_points
-
-
-def raises(images, num_classes):
-    raise ValueError("boom in the TF builder")
-
-
-def wrong_type(images, num_classes):
-    return slim.conv2d(images, 8, 3)
-'''
-
-TINY_MX = '''
-from porting import compat
-mx = compat.import_mx()
-
-
-def _net(num_classes, conv_pad_op=True, pool_kernel=4):
-    data = mx.sym.Variable("data")
-    net = data
-    if conv_pad_op:  # TF pads (0, 1): an explicit pad op, then pad 0
-        net = mx.sym.pad(net, mode="constant", pad_width=(0, 0, 0, 0, 0, 1, 0, 1), name="Tiny/Conv2d_1a_3x3/pad")
-    net = mx.sym.Convolution(net, kernel=(3, 3), stride=(2, 2), pad=(0, 0) if conv_pad_op else (1, 1),
-                             num_filter=8, name="Tiny/Conv2d_1a_3x3")
-    net = mx.sym.Activation(net, act_type="relu", name="Tiny/Conv2d_1a_3x3/Relu")
-    net = mx.sym.Pooling(net, kernel=(pool_kernel, pool_kernel), stride=(1, 1), pool_type="max",
-                         name="Tiny/MaxPool_2a_4x4")
-    net = mx.sym.flatten(net, name="Tiny/Flatten")
-    return mx.sym.FullyConnected(net, num_hidden=num_classes, name="Tiny/Logits")
-
-
-def build(num_classes):
-    return _net(num_classes)
-
-
-def broken(num_classes):
-    """pad=1 instead of the (0, 1) pad op (same 4x4, shifted windows); a 3x3 pool (2x2, not 1x1)."""
-    return _net(num_classes, conv_pad_op=False, pool_kernel=3)
-
-
-def raises(num_classes):
-    raise RuntimeError("boom in the MX builder")
-
-
-def wrong_type(num_classes):
-    return [mx.sym.Variable("data")]
-
-
-def no_data(num_classes):
-    return mx.sym.FullyConnected(mx.sym.Variable("x"), num_hidden=num_classes, name="fc")
-'''
 
 
 @pytest.fixture(scope="module")
 def builders(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("builders")
-    (folder / "tiny_tf.py").write_text(TINY_TF)
-    (folder / "tiny_mx.py").write_text(TINY_MX)
     (folder / "syntax_error.py").write_text("def build(:\n")
-    return {"tf": str(folder / "tiny_tf.py"), "mx": str(folder / "tiny_mx.py"),
+    return {"tf": str(TINY_TF), "mx": str(TINY_MX),
             "syntax": str(folder / "syntax_error.py")}
 
 
@@ -299,7 +231,7 @@ def test_unknown_model_lists_the_available_ones(capsys):
     ("missing file", lambda b: ["--tf", "no/such/file.py:build", "--mx", f"{b['mx']}:build"],
      "does not exist"),
     ("no function", lambda b: ["--tf", f"{b['tf']}:nope", "--mx", f"{b['mx']}:build"],
-     "has no function 'nope'. Functions there: build, raises, wrong_type"),
+     "has no function 'nope'. Functions there: build, detached, raises, slow, unsupported, wrong_type"),
     ("not path:function", lambda b: ["--tf", b["tf"], "--mx", f"{b['mx']}:build"], "path/to/file.py:function"),
     ("unimportable", lambda b: ["--tf", f"{b['syntax']}:build", "--mx", f"{b['mx']}:build"],
      "cannot import"),
