@@ -6,6 +6,14 @@ TF -> MXNet::
     # writes irv2-symbol.json and irv2-0000.params, loadable with
     # mx.model.load_checkpoint('irv2', 0) or mx.mod.Module.load('irv2', 0)
 
+With ``--onnx FILE`` the converted MXNet model is also exported to ONNX and proven: the file
+runs in onnxruntime on one seeded input and every output (logits, predictions, aux logits) is
+compared with MXNet's and with TF's on the checkpoint's weights; the file is written only
+when all are within tolerance (else exit 1, the table says which)::
+
+    python -m porting.convert --model inception_resnet_v2 --tf-checkpoint model.ckpt --out irv2 \\
+        --onnx irv2.onnx
+
 MXNet -> TF (a model fine-tuned in MXNet going back)::
 
     python -m porting.convert --model inception_resnet_v2 --mx-checkpoint irv2 --epoch 0 \\
@@ -24,12 +32,15 @@ import argparse
 from pathlib import Path
 
 from porting import compat  # noqa: F401  (shims before any framework import)
-from porting import util
+from porting import progress, util
 from porting.cli import common
 from porting.frameworks.errors import BuilderError, SymbolError
 from porting.frameworks.models import UsageError, available
 from porting.verifier import arguments
-from porting.verifier.conversion import input_files, mx_to_tf, output_files, tf_to_mx
+from porting.verifier.conversion import convert_tf_to_mx, input_files, mx_to_tf, output_files
+
+#: The steps of ``--onnx`` after the conversion, as its progress bar names them.
+ONNX_STEPS = ["export ONNX", "onnxruntime", "MXNet", "TF", "compare"]
 
 #: Bad input besides ``UsageError``: a builder that raised or broke its contract, a symbol
 #: whose shapes do not infer.
@@ -50,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="PREFIX", help="TF -> MXNet: write PREFIX-symbol.json and PREFIX-EPOCH.params")
     parser.add_argument("--mx-checkpoint", metavar="PREFIX", help="MXNet -> TF: PREFIX-symbol.json + PREFIX-EPOCH.params")
     parser.add_argument("--out-tf-checkpoint", metavar="PATH", help="MXNet -> TF: the TF checkpoint prefix to write")
+    parser.add_argument("--onnx", metavar="FILE",
+                        help="TF -> MXNet: also export the MXNet model to this ONNX file, proven in onnxruntime "
+                             "against MXNet and TF (written only when every output agrees)")
     parser.add_argument("--epoch", type=int, default=0, help="MXNet checkpoint epoch (default 0)")
     parser.add_argument("--allow-missing", action="append", default=[], metavar="PATTERN",
                         help="parameters that may stay unset (repeatable; e.g. 'AuxLogits/*')")
@@ -93,11 +107,20 @@ def _validate(args) -> bool:
         arguments.sides(args.model, None, None)
     if args.size is not None:
         arguments.input_fits(1, arguments.size(args.size))
+    if args.onnx and not forward:
+        raise UsageError("--onnx exports the model a TF -> MXNet conversion writes; give it with "
+                         "--tf-checkpoint PATH --out PREFIX")
     if forward:
         arguments.checkpoint(args.tf_checkpoint, "--tf-checkpoint")
         symbol_file, params_file = output_files(args.out, args.epoch)
         util.check_output_file(symbol_file, "--out")
         util.check_output_file(params_file, "--out", need_bytes=_checkpoint_bytes(args.tf_checkpoint))
+        if args.onnx:
+            from porting.serving import onnx_export
+
+            util.check_output_file(args.onnx, "--onnx", need_bytes=_checkpoint_bytes(args.tf_checkpoint))
+            onnx_export.import_onnx()  # the pinned release, checked before any work
+            onnx_export.import_onnxruntime()
     else:
         for path in input_files(args.mx_checkpoint, args.epoch):
             if not path.is_file():
@@ -124,9 +147,17 @@ def _main(args) -> int:
                        allow_missing=args.allow_missing, allow_unexpected=args.allow_unexpected)
     try:
         if forward:
-            report = tf_to_mx(args.tf_checkpoint, args.out, mx=args.mx, epoch=args.epoch, **common_args)
-            print(report.text())
+            conversion = convert_tf_to_mx(args.tf_checkpoint, args.out, mx=args.mx, epoch=args.epoch, **common_args)
+            print(conversion.report.text())
             print(f"wrote {args.out}-symbol.json and {args.out}-{args.epoch:04d}.params")
+            if args.onnx:
+                proof = _export_onnx(args, conversion)
+                print(proof.text())
+                if not proof:
+                    common.error(f"the ONNX export does not compute what MXNet and TF compute (table above); "
+                                 f"{args.onnx} was not written")
+                    return util.EXIT_FAILED
+                print(f"wrote {args.onnx}")
         else:
             written, report = mx_to_tf(args.mx_checkpoint, args.out_tf_checkpoint, epoch=args.epoch, **common_args)
             print(report.text())
@@ -143,3 +174,54 @@ def _main(args) -> int:
                          "written (allow the ones that may stay with --allow-missing / --allow-unexpected PATTERN)")
         return util.EXIT_FAILED
     return util.EXIT_OK
+
+
+class _NotProven(Exception):
+    """The exported file disagrees with MXNet or TF: it must not be published."""
+
+    def __init__(self, proof):
+        super().__init__(proof.text())
+        self.proof = proof
+
+
+def _export_onnx(args, conversion):
+    """Export the written MXNet checkpoint to ``args.onnx`` and prove it; the file appears only if proven."""
+    from porting.core import layouts
+    from porting.serving import onnx_export
+    from porting.verifier.conversion import prove_export
+    from porting.verifier.parity.numeric import seeded_input
+
+    mx = compat.import_mx()
+    symbol, arg_params, aux_params = mx.model.load_checkpoint(args.out, args.epoch)
+    images = seeded_input(conversion.tf_graph.images.shape.as_list(), seed=0)
+    data = layouts.nhwc_to_nchw(images)
+    _, pinned = onnx_export.export_params(symbol, arg_params, aux_params)
+    notes = [f"{len(pinned)} BatchNorm gamma{'s' if len(pinned) != 1 else ''} stored != 1 under fix_gamma=True "
+             "exported as 1, as MXNet computes them"] if pinned else []
+    proofs = []
+
+    def write(staged: str) -> None:
+        with progress.steps(ONNX_STEPS, desc="ONNX") as step:
+            step("export ONNX")
+            onnx_export.export_onnx(symbol, arg_params, aux_params, data.shape, staged)
+            step("onnxruntime")
+            session = onnx_export.OnnxSession(staged)
+            exported = session.run(data)
+            step("MXNet")
+            mx_values = onnx_export.mx_outputs(symbol, arg_params, aux_params, data)
+            step("TF")
+            tf_values, note = conversion.tf_outputs(images, symbol.list_outputs())
+            step("compare")
+            tf_values = {onnx_export.onnx_output_name(name): value for name, value in tf_values.items()}
+            runtime_notes = [f"onnxruntime {onnx_export.installed_onnxruntime()} on {', '.join(session.providers)}"]
+            proof = prove_export("onnxruntime", args.onnx, exported, mx_values, tf_values,
+                                 notes=notes + runtime_notes + ([note] if note else []))
+        proofs.append(proof)
+        if not proof:
+            raise _NotProven(proof)
+
+    try:
+        util.atomic_write_via(args.onnx, write)
+    except _NotProven as failed:
+        return failed.proof
+    return proofs[0]

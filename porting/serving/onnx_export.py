@@ -229,6 +229,16 @@ def export_onnx(symbol, arg_params: dict, aux_params: dict, input_shape, path) -
 
 # -- running a file ---------------------------------------------------------------------------
 
+def installed_onnxruntime() -> str:
+    """The installed onnxruntime release (``onnxruntime`` or ``onnxruntime-gpu``)."""
+    return _installed("onnxruntime", "onnxruntime-gpu") or "(unknown version)"
+
+
+def onnx_output_name(mx_output: str) -> str:
+    """The exporter's name for an MXNet output: ``<layer>_output`` -> ``<layer>``."""
+    return mx_output[:-len(MX_OUTPUT_SUFFIX)] if mx_output.endswith(MX_OUTPUT_SUFFIX) else mx_output
+
+
 def available_providers(preferred=PREFERRED_PROVIDERS) -> list[str]:
     """The providers an :class:`OnnxSession` uses: CUDA first where ``onnxruntime-gpu`` offers it."""
     installed = set(import_onnxruntime().get_available_providers())
@@ -273,7 +283,5 @@ def mx_outputs(symbol, arg_params: dict, aux_params: dict, batch: np.ndarray) ->
     executor = symbol.simple_bind(mx.cpu(), data=batch.shape, grad_req="null")
     executor.copy_params_from(args, aux, allow_extra_params=True)
     values = executor.forward(is_train=False, data=args["data"])
-    names = [name[:-len(MX_OUTPUT_SUFFIX)] if name.endswith(MX_OUTPUT_SUFFIX) else name
-             for name in symbol.list_outputs()]
-    return {name: value.asnumpy() for name, value in zip(names, values)}
+    return {onnx_output_name(name): value.asnumpy() for name, value in zip(symbol.list_outputs(), values)}
 
