@@ -151,7 +151,7 @@ def _main(args) -> int:
             print(conversion.report.text())
             print(f"wrote {args.out}-symbol.json and {args.out}-{args.epoch:04d}.params")
             if args.onnx:
-                proof = _export_onnx(args, conversion)
+                proof = export_and_prove(conversion, args.out, args.epoch, args.onnx)
                 print(proof.text())
                 if not proof:
                     common.error(f"the ONNX export does not compute what MXNet and TF compute (table above); "
@@ -184,16 +184,24 @@ class _NotProven(Exception):
         self.proof = proof
 
 
-def _export_onnx(args, conversion):
-    """Export the written MXNet checkpoint to ``args.onnx`` and prove it; the file appears only if proven."""
+def export_and_prove(conversion, prefix: str, epoch: int, path, seed: int = 0):
+    """Export the MXNet checkpoint ``prefix``/``epoch`` to ONNX at ``path`` and prove it.
+
+    The file runs in onnxruntime on one seeded input; each output is compared with MXNet's
+    (the checkpoint read back) and with TF's (the conversion's graph and checkpoint). The
+    file appears at ``path`` only when every output is within tolerance.
+
+    Returns:
+        the ``porting.verifier.conversion.ExportProof`` (falsy: nothing was written).
+    """
     from porting.core import layouts
     from porting.serving import onnx_export
     from porting.verifier.conversion import prove_export
     from porting.verifier.parity.numeric import seeded_input
 
     mx = compat.import_mx()
-    symbol, arg_params, aux_params = mx.model.load_checkpoint(args.out, args.epoch)
-    images = seeded_input(conversion.tf_graph.images.shape.as_list(), seed=0)
+    symbol, arg_params, aux_params = mx.model.load_checkpoint(str(prefix), epoch)
+    images = seeded_input(conversion.tf_graph.images.shape.as_list(), seed=seed)
     data = layouts.nhwc_to_nchw(images)
     _, pinned = onnx_export.export_params(symbol, arg_params, aux_params)
     notes = [f"{len(pinned)} BatchNorm gamma{'s' if len(pinned) != 1 else ''} stored != 1 under fix_gamma=True "
@@ -214,14 +222,14 @@ def _export_onnx(args, conversion):
             step("compare")
             tf_values = {onnx_export.onnx_output_name(name): value for name, value in tf_values.items()}
             runtime_notes = [f"onnxruntime {onnx_export.installed_onnxruntime()} on {', '.join(session.providers)}"]
-            proof = prove_export("onnxruntime", args.onnx, exported, mx_values, tf_values,
+            proof = prove_export("onnxruntime", path, exported, mx_values, tf_values,
                                  notes=notes + runtime_notes + ([note] if note else []))
         proofs.append(proof)
         if not proof:
             raise _NotProven(proof)
 
     try:
-        util.atomic_write_via(args.onnx, write)
+        util.atomic_write_via(path, write)
     except _NotProven as failed:
         return failed.proof
     return proofs[0]

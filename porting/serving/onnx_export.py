@@ -7,10 +7,12 @@ MXNet computes:
 * ``BatchNorm(fix_gamma=True)`` ignores its stored gamma in MXNet (gamma is 1), but the
   exporter writes the stored gamma into ONNX's ``BatchNormalization``: with gammas != 1
   stored the ONNX model is silently wrong. The exported gammas of those batch norms are 1.
-* A pooling whose pads are not smaller than its kernel (onnxruntime refuses it: "Pad should
-  be smaller than kernel") becomes an explicit ``Pad`` node (-inf before a max, zeros
-  before an average that counts its pads) and the pool with no pads. An average that does
-  not count its pads cannot take that form and is refused with the layer's name.
+* A max pool whose pads are not smaller than its kernel (onnxruntime refuses it: "Pad should
+  be smaller than kernel") becomes an explicit -inf ``Pad`` node and the pool with no pads;
+  such an average pool is refused with the layer's name (see :func:`explicit_pool_pads`).
+  MXNet's CPU backend refuses those pools too; the padded forms our ports use (symmetric
+  pads, ``pooling_convention='full'``, which the exporter writes as ``ceil_mode=1``, explicit
+  pad ops, the masked average) export as they are and are proven numerically in the tests.
 * Parameters are ONNX initialisers, not graph inputs as well (so onnxruntime may fold them).
 
 The batch axis of the file is dynamic. The file is written atomically (``porting.util``).
@@ -44,8 +46,9 @@ class OnnxExportError(util.UsageError):
     """The model cannot be exported or run as ONNX here; the message says why and what is needed."""
 
 
-def _installed(distribution: str, *alternatives: str) -> str | None:
-    for name in (distribution, *alternatives):
+def installed_version(*distributions: str) -> str | None:
+    """The installed release of the first of ``distributions`` found (None: none is installed)."""
+    for name in distributions:
         try:
             return importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -53,18 +56,20 @@ def _installed(distribution: str, *alternatives: str) -> str | None:
     return None
 
 
-def import_onnx():
-    """``onnx``, checked to be the release MXNet 1.9.1's exporter works with.
+def check_onnx_version(found: str | None) -> None:
+    """Raise :class:`OnnxExportError` unless ``found`` is the onnx release MXNet 1.9.1's exporter works with.
 
-    Raises:
-        OnnxExportError: onnx is missing or another release (MXNet's exporter would fail with
-            the misleading "Onnx and protobuf need to be installed").
+    Without it the exporter fails with the misleading "Onnx and protobuf need to be installed".
     """
-    found = _installed("onnx")
     if found != ONNX_VERSION:
         have = f"onnx {found} is installed" if found else "onnx is not installed"
         raise OnnxExportError(f"ONNX export needs onnx=={ONNX_VERSION} (the release MXNet 1.9.1's exporter works "
                               f"with); {have}: pip install onnx=={ONNX_VERSION}")
+
+
+def import_onnx():
+    """``onnx``, checked to be the release MXNet 1.9.1's exporter works with (:func:`check_onnx_version`)."""
+    check_onnx_version(installed_version("onnx"))
     import onnx
 
     return onnx
@@ -127,25 +132,37 @@ def _attribute(node, name: str, default=None):
     return default
 
 
-def _set_attribute(node, name: str, value) -> None:
-    from onnx import helper
+def _replace(container, messages) -> None:
+    """Make a repeated protobuf field hold ``messages`` (copied first: clearing a field may free its items)."""
+    copies = []
+    for message in messages:
+        copy = type(message)()
+        copy.CopyFrom(message)
+        copies.append(copy)
+    del container[:]
+    container.extend(copies)
 
-    kept = [attribute for attribute in node.attribute if attribute.name != name]
-    del node.attribute[:]
-    node.attribute.extend(kept)
-    if value is not None:
-        node.attribute.append(helper.make_attribute(name, value))
+
+def _set_ints(node, name: str, values) -> None:
+    """Replace the values of an ints attribute in place (its message stays where it is)."""
+    for attribute in node.attribute:
+        if attribute.name == name:
+            attribute.ints[:] = list(values)
+            return
+    raise KeyError(f"{node.name} has no attribute {name!r}")
 
 
 def explicit_pool_pads(model) -> list[str]:
     """Move pads that are not smaller than the kernel out of MaxPool/AveragePool into a ``Pad`` node.
 
-    onnxruntime refuses such a pool ("Pad should be smaller than kernel"), MXNet runs it.
-    A max pool ignores padded cells (pad with -inf); an average that counts its pads
-    (``count_include_pad=1``) averages zeros. Returns the pools rewritten.
+    onnxruntime refuses such a pool ("Pad should be smaller than kernel"). A max pool ignores padded cells, so it becomes a -inf ``Pad`` and the pool without pads.
+    An average pool has no such form: onnxruntime's optimiser fuses a zero ``Pad`` back
+    into a following ``AveragePool`` (whatever its ``count_include_pad``), restoring the
+    pads it refuses. MXNet (MKLDNN) refuses such pools too, so no model verified here has one.
+    Returns the pools rewritten.
 
     Raises:
-        OnnxExportError: an average pool that does not count its pads has such pads.
+        OnnxExportError: an average pool has pads not smaller than its kernel.
     """
     from onnx import helper, numpy_helper
 
@@ -160,32 +177,29 @@ def explicit_pool_pads(model) -> list[str]:
         if not too_big:
             nodes.append(node)
             continue
-        if node.op_type == "AveragePool" and not _attribute(node, "count_include_pad", 0):
-            raise OnnxExportError(f"layer {node.name}: average pool with pads {pads} not smaller than its kernel "
-                                  f"{kernel} and count_include_pad=0 has no ONNX form onnxruntime runs")
-        value = -np.inf if node.op_type == "MaxPool" else 0.0
+        if node.op_type == "AveragePool":
+            raise OnnxExportError(f"layer {node.name}: an average pool with pads {pads} not smaller than its kernel "
+                                  f"{kernel} has no ONNX form onnxruntime runs (it refuses the pads, and fuses an "
+                                  "explicit Pad node back into them)")
         # ONNX Pad (opset >= 11) takes pads for every axis: none on N and C.
         all_pads = np.array([0, 0, *pads[:half], 0, 0, *pads[half:]], dtype=np.int64)
         pads_name, value_name, padded = (f"{node.name}/pad_pads", f"{node.name}/pad_value", f"{node.name}/pad")
         graph.initializer.extend([numpy_helper.from_array(all_pads, pads_name),
-                                  numpy_helper.from_array(np.array(value, np.float32), value_name)])
+                                  numpy_helper.from_array(np.array(-np.inf, np.float32), value_name)])
         nodes.append(helper.make_node("Pad", [node.input[0], pads_name, value_name], [padded], name=padded,
                                       mode="constant"))
         node.input[0] = padded
-        _set_attribute(node, "pads", [0] * len(pads))
+        _set_ints(node, "pads", [0] * len(pads))
         nodes.append(node)
         rewritten.append(node.name)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    _replace(graph.node, nodes)
     return rewritten
 
 
 def initializers_not_inputs(model) -> None:
     """Drop parameters from the graph inputs (MXNet's exporter lists them as both)."""
     initialisers = {initializer.name for initializer in model.graph.initializer}
-    kept = [value for value in model.graph.input if value.name not in initialisers]
-    del model.graph.input[:]
-    model.graph.input.extend(kept)
+    _replace(model.graph.input, [value for value in model.graph.input if value.name not in initialisers])
 
 
 def export_onnx(symbol, arg_params: dict, aux_params: dict, input_shape, path) -> Path:
@@ -211,9 +225,13 @@ def export_onnx(symbol, arg_params: dict, aux_params: dict, input_shape, path) -
         # The exporter wants a file name it can write; the rewrites then load, fix and save it.
         staged = f"{temporary}.mx.onnx"
         try:
-            with compat.quiet_native_stderr():
-                mx.onnx.export_model(symbol, nd_params, [input_shape], [np.float32], staged, verbose=False,
-                                     dynamic=True, dynamic_input_shapes=[(None, *input_shape[1:])])
+            try:
+                with compat.quiet_native_stderr():
+                    mx.onnx.export_model(symbol, nd_params, [input_shape], [np.float32], staged, verbose=False,
+                                         dynamic=True, dynamic_input_shapes=[(None, *input_shape[1:])])
+            except (AttributeError, NotImplementedError) as error:  # the exporter's "no conversion for op X"
+                raise OnnxExportError(f"MXNet {mx.__version__}'s ONNX exporter cannot export this model: "
+                                      f"{error}") from error
             model = onnx.load(staged)
         finally:
             Path(staged).unlink(missing_ok=True)
@@ -231,7 +249,7 @@ def export_onnx(symbol, arg_params: dict, aux_params: dict, input_shape, path) -
 
 def installed_onnxruntime() -> str:
     """The installed onnxruntime release (``onnxruntime`` or ``onnxruntime-gpu``)."""
-    return _installed("onnxruntime", "onnxruntime-gpu") or "(unknown version)"
+    return installed_version("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml") or "(unknown version)"
 
 
 def onnx_output_name(mx_output: str) -> str:
@@ -251,7 +269,7 @@ class OnnxSession:
     def __init__(self, path, providers=None):
         ort = import_onnxruntime()
         options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: the warnings are about the exporter's style
+        options.log_severity_level = 4  # fatal only: its warnings are about the exporter's style, errors are raised
         self.path = Path(path)
         try:
             self.session = ort.InferenceSession(str(self.path), options,
