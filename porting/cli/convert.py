@@ -201,6 +201,8 @@ def export_and_prove(conversion, prefix: str, epoch: int, path, seed: int = 0):
 
     mx = compat.import_mx()
     symbol, arg_params, aux_params = mx.model.load_checkpoint(str(prefix), epoch)
+    arg_params = {name: value.asnumpy() for name, value in arg_params.items()}  # once, not in every step
+    aux_params = {name: value.asnumpy() for name, value in aux_params.items()}
     images = seeded_input(conversion.tf_graph.images.shape.as_list(), seed=seed)
     data = layouts.nhwc_to_nchw(images)
     _, pinned = onnx_export.export_params(symbol, arg_params, aux_params)
