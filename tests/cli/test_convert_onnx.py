@@ -134,14 +134,16 @@ def test_a_failed_proof_is_a_table_that_says_fail():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(name for name in MODELS if "repeats" not in MODELS[name].mx_kwargs))
-def test_cli_on_the_full_depth_registered_variants(name, tmp_path, capsys):
+def test_cli_on_the_full_depth_registered_variants(name, tmp_path, capsys, monkeypatch):
     """The registered networks as they are (10/20/9 blocks), through the command line at 107x107."""
     from porting.cli.convert import main
     from porting.frameworks import mx_reader, tf_reader
     from porting.frameworks.models import mx_builder, tf_builder
+    from porting.verifier import conversion
 
     spec = MODELS[name]
     tf_graph = tf_reader.read_graph(tf_builder(spec), (SIZE, SIZE), CLASSES, 1, False)
+    monkeypatch.setattr(conversion, "_tf_graph", lambda tf_fn, size, classes: tf_graph)  # built once, here
     mx_graph = mx_reader.read_symbol(mx_builder(spec, (SIZE, SIZE)), (SIZE, SIZE), CLASSES)
     checkpoint = _checkpoint(tf_graph, mx_graph, tmp_path)
     onnx_path = tmp_path / f"{name}.onnx"
