@@ -97,8 +97,8 @@ def code_layers(config: dict) -> list[str]:
 
 
 def layer_classes(config: dict) -> set[str]:
-    """Every layer class name a model config uses."""
-    return {layer["class_name"] for layer in _layers(config)}
+    """Every layer class name a model config uses ('Custom>CustomScaleLayer': a registered name, less its package)."""
+    return {str(layer["class_name"]).rsplit(">", 1)[-1] for layer in _layers(config)}
 
 
 # ------------------------------------------------------------------ custom objects

@@ -146,6 +146,28 @@ def _node(op, data, in_nchw) -> Node:
     return node
 
 
+#: Additions of a constant that leave their input unchanged when the constant is zero. (Not
+#: ``x * 1``: a residual scale of 1.0, slim's last block8, is a layer both sides write.)
+_NEUTRAL = {"Add": 0.0, "AddV2": 0.0, "Sub": 0.0}
+
+
+def _neutral_arithmetic(op, data) -> bool:
+    """``x + 0`` or ``x - 0`` with a constant zero (not a weight): a pass-through.
+
+    Keras' ``Rescaling(scale, offset=0.0)`` adds its zero offset as an op of its own.
+    """
+    if op.type not in _NEUTRAL or len(op.inputs) != 2:
+        return False
+    data_inputs = [index for index, tensor in enumerate(op.inputs) if tensor.op in data and is_float(tensor)]
+    if len(data_inputs) != 1 or (op.type == "Sub" and data_inputs != [0]):
+        return False
+    operand, other = op.inputs[data_inputs[0]], op.inputs[1 - data_inputs[0]]
+    if tf_variables.reads_variable(other) or operand.shape != op.outputs[0].shape:
+        return False
+    value = const_value(other)
+    return value is not None and bool(np.all(value == _NEUTRAL[op.type]))
+
+
 def _dropout_node(scope: str, ops: list, data) -> Node:
     inside = set(ops)
     inputs = []
@@ -223,7 +245,7 @@ def records_from_graph(graph, images, outputs):
                     if member.name != node.name:
                         alias[member.name] = node.name
             continue
-        if op.type in _PASSTHROUGH or op.type == "SpaceToBatchND":
+        if op.type in _PASSTHROUGH or op.type == "SpaceToBatchND" or _neutral_arithmetic(op, data):
             source = [t.op.name for t in op.inputs if t.op in data]
             if source:
                 alias[op.name] = alias.get(source[0], source[0])
