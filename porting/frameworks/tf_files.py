@@ -29,6 +29,11 @@ ACCEPTED = ("a TF1 checkpoint prefix with its .meta (PREFIX.meta, PREFIX.index, 
 MODEL_SUFFIXES = (".meta", ".pb", ".h5", ".hdf5", ".keras")
 #: Ops on the data path that are training machinery, never the network's output.
 _NOT_OUTPUTS = ("gradients/", "save/", "train/", "Adam", "Momentum", "RMSProp", "GradientDescent")
+#: Op types a model file's network must not hold: they touch files or call Python. Numeric parity
+#: runs the network's ops; a crafted graph could hang one on the logits by a control edge.
+UNSAFE_OPS = frozenset({"WriteFile", "ReadFile", "MatchingFiles", "PyFunc", "PyFuncStateless", "EagerPyFunc",
+                        "Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice",
+                        "MergeV2Checkpoints", "WholeFileReader", "WholeFileReaderV2", "ImmutableConst"})
 #: Layer ops whose parameter inputs (by index) hold weights: a ``Const`` read there through
 #: ``Identity`` was a variable before freezing (a conv or dense weight always was).
 _PARAMETER_INPUTS = {"Conv2D": (1,), "DepthwiseConv2dNative": (1,), "MatMul": (1,), "BiasAdd": (1,),
@@ -109,7 +114,6 @@ def _input_candidates(graph) -> list:
 
 def _find_input(graph, name: str | None, path):
     """The input placeholder: the named one, else the one float rank-4 placeholder."""
-    tf = _tf()
     candidates = _input_candidates(graph)
     listed = ", ".join(f"{op.name} {_shape_text(op.outputs[0])}" for op in candidates) or "none"
     if name is not None:
@@ -126,7 +130,6 @@ def _find_input(graph, name: str | None, path):
     if not candidates:
         raise UsageError(f"--tf: {path} has no float rank-4 (NHWC image) input placeholder; "
                          f"placeholders: {', '.join(op.name for op in graph.get_operations() if op.type == 'Placeholder') or 'none'}")
-    del tf
     raise UsageError(f"--tf: {path} has {len(candidates)} image inputs ({listed}); name one with --tf-input NAME")
 
 
@@ -201,6 +204,24 @@ def _freeze(session, graph, output_op):
         raise UsageError(f"--tf: cannot freeze the graph's variables: {_first_line(error)}") from error
 
 
+def _restore(session, graph, prefix: str, where: str) -> None:
+    """Restore the graph's variables from a checkpoint with a saver of our own.
+
+    Not the file's own saver: its restore op is whatever the file names, and a model file
+    must not choose which ops run while it is read.
+    """
+    tf = _tf()
+    with graph.as_default():
+        variables = graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+        if not variables:
+            return
+        try:
+            tf.compat.v1.train.Saver(var_list=variables).restore(session, prefix)
+        except Exception as error:
+            raise UsageError(f"--tf: cannot restore the variables of {where} from {prefix} (expected "
+                             f"{prefix}.index and {prefix}.data-*): {_first_line(error)}") from error
+
+
 def _from_checkpoint(path: str, options: LoadOptions):
     tf = _tf()
     prefix = path[:-len(".meta")] if path.endswith(".meta") else path
@@ -208,18 +229,13 @@ def _from_checkpoint(path: str, options: LoadOptions):
     graph = tf.Graph()
     with graph.as_default():
         try:
-            saver = tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
+            tf.compat.v1.train.import_meta_graph(meta, clear_devices=True)
         except Exception as error:
             raise UsageError(f"--tf: {meta} is not a readable TF meta graph: {_first_line(error)}") from error
     input_op = _find_input(graph, options.tf_input, meta)
     output_op = _find_output(input_op, options.tf_output, meta)
     with tf.compat.v1.Session(graph=graph) as session:
-        if saver is not None:
-            try:
-                saver.restore(session, prefix)
-            except Exception as error:
-                raise UsageError(f"--tf: cannot restore the checkpoint {prefix} (expected {prefix}.index and "
-                                 f"{prefix}.data-* beside the .meta): {_first_line(error)}") from error
+        _restore(session, graph, prefix, f"the checkpoint {prefix}")
         frozen = _freeze(session, graph, output_op)
     return frozen, input_op.name, output_op.name, input_op.outputs[0].shape.as_list()
 
@@ -247,11 +263,16 @@ def _from_frozen(path: str, options: LoadOptions):
 def _from_saved_model(path: str, options: LoadOptions):
     tf = _tf()
     graph = tf.Graph()
+    from tensorflow.python.saved_model import loader_impl
+
     with tf.compat.v1.Session(graph=graph) as session:
-        try:
-            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        try:  # the graph only: no init op of the file's choosing runs (see _restore)
+            loader = loader_impl.SavedModelLoader(path)
+            meta_graph = loader.get_meta_graph_def_from_tags(["serve"])
+            loader.load_graph(graph, ["serve"])
         except Exception as error:
             raise UsageError(f"--tf: cannot load the SavedModel {path} (tag 'serve'): {_first_line(error)}") from error
+        _restore(session, graph, loader.variables_path, f"the SavedModel {path}")
         signature = meta_graph.signature_def.get("serving_default")
         tf_input, tf_output = options.tf_input, options.tf_output
         if signature is not None:
@@ -263,12 +284,62 @@ def _from_saved_model(path: str, options: LoadOptions):
         output_op = _find_output(input_op, tf_output, path)
         if output_op.type == "Softmax" and options.tf_output is None:
             output_op = output_op.inputs[0].op  # a serving signature's probabilities: compare at the logits
-        calls = [op.name for op in _forward_ops(input_op) if op.type in ("PartitionedCall", "StatefulPartitionedCall")]
-        if calls:
-            raise UsageError(f"--tf: the SavedModel {path} computes its layers inside functions ({calls[0]}): a TF2 "
-                             "SavedModel; save a Keras model as .keras / .h5, or the graph as a frozen .pb")
-        frozen = _freeze(session, graph, output_op)
+        functions = any(op.type in _CALLS for op in _forward_ops(input_op))
+        frozen = None if functions else _freeze(session, graph, output_op)
+    if functions:  # read eagerly, outside this graph
+        return _from_saved_model_v2(path, options)
     return frozen, input_op.name, output_op.name, input_op.outputs[0].shape.as_list()
+
+
+_CALLS = ("PartitionedCall", "StatefulPartitionedCall")
+
+
+def _from_saved_model_v2(path: str, options: LoadOptions):
+    """A TF2 SavedModel (layers inside functions): its serving signature, functions inlined and frozen.
+
+    The frozen function names its weight constants after its capture placeholders ('unknown_3');
+    they take the names of the variables they were ('stem_conv/kernel'), and the call's own
+    prefix is dropped, so records read like a TF1 graph's.
+    """
+    tf = _tf()
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    try:
+        loaded = tf.saved_model.load(path)
+        signature = loaded.signatures.get("serving_default") or next(iter(loaded.signatures.values()))
+        frozen = convert_variables_to_constants_v2(signature)
+    except StopIteration:
+        raise UsageError(f"--tf: the SavedModel {path} has no signature to read its graph from") from None
+    except Exception as error:
+        raise UsageError(f"--tf: cannot read the TF2 SavedModel {path}: {_first_line(error)}") from error
+    by_handle = {id(variable.handle): variable.name.split(":")[0] for variable in loaded.variables}
+    renames = {internal.op.name: by_handle[id(external)] for external, internal in signature.graph.captures
+               if id(external) in by_handle}
+    graph_def = frozen.graph.as_graph_def()
+    taken = {node.name for node in graph_def.node}
+    for node in graph_def.node:
+        if node.name.startswith("StatefulPartitionedCall/") and node.name not in renames:
+            renames[node.name] = node.name[len("StatefulPartitionedCall/"):]
+    renames = {old: new for old, new in renames.items() if new not in taken}
+    _rename(graph_def, renames)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    names = [tensor.name for tensor in frozen.inputs if tensor.dtype.is_floating and tensor.shape.rank == 4]
+    input_op = _find_input(graph, options.tf_input or (names[0] if len(names) == 1 else None), path)
+    output_op = _find_output(input_op, options.tf_output, path)
+    return graph_def, input_op.name, output_op.name, input_op.outputs[0].shape.as_list()
+
+
+def _rename(graph_def, renames: dict[str, str]) -> None:
+    """Rename nodes of a GraphDef in place, and every input that names them ('x', 'x:1', '^x')."""
+    for node in graph_def.node:
+        node.name = renames.get(node.name, node.name)
+        for index, name in enumerate(node.input):
+            control = name.startswith("^")
+            base, colon, port = name.lstrip("^").partition(":")
+            if base in renames:
+                node.input[index] = ("^" if control else "") + renames[base] + colon + port
 
 
 def _from_keras(path: str, options: LoadOptions):
@@ -329,6 +400,14 @@ def frozen_weights(graph) -> list[str]:
     return sorted(names)
 
 
+def _refuse_unsafe_ops(graph_def, path) -> None:
+    nodes = list(graph_def.node) + [node for function in graph_def.library.function for node in function.node_def]
+    unsafe = sorted({f"{node.op} ({node.name})" for node in nodes if node.op in UNSAFE_OPS})
+    if unsafe:
+        raise UsageError(f"--tf: the network in {path} holds ops that touch files or run Python: "
+                         f"{', '.join(unsafe[:4])}{', ...' if len(unsafe) > 4 else ''}; refused (a model file is data)")
+
+
 def read_model_file(path: str, size=None, batch: int = 1, options: LoadOptions | None = None):
     """The TF side of a model file as a ``tf_reader.TfGraph`` with its own weights (``own_weights=True``)."""
     from porting import compat
@@ -339,6 +418,7 @@ def read_model_file(path: str, size=None, batch: int = 1, options: LoadOptions |
     kind = check_model_file(path)
     graph_def, input_name, output_name, file_shape = _LOADERS[kind](str(path), options)
     shape = _fed_shape(file_shape, size, batch, path)
+    _refuse_unsafe_ops(graph_def, path)
     kept = type(graph_def)()
     kept.versions.CopyFrom(graph_def.versions)
     kept.library.CopyFrom(graph_def.library)

@@ -50,7 +50,7 @@ CASES = {
     "corrupt frozen graph": (lambda f: _compare(f["corrupt_pb"]), "corrupt.pb is not a readable frozen GraphDef"),
     "corrupt Keras file": (lambda f: _compare(f["corrupt_h5"]), "corrupt.h5 is not a readable Keras .h5 file"),
     ".meta without its data": (lambda f: _compare(f["meta_only"]),
-                               "cannot restore the checkpoint"),
+                               "cannot restore the variables of the checkpoint"),
     "checkpoint without .meta": (lambda f: _compare(f["index_only"]), "has no"),
     "folder that is no SavedModel": (lambda f: _compare(f["empty_dir"]), "is a directory without saved_model.pb"),
     "no rank-4 float input": (lambda f: _compare(f["no_image"]),

@@ -125,3 +125,23 @@ def test_an_unknown_custom_layer_is_named_with_the_way_to_supply_it(tmp_path):
         tf_files.read_model_file(str(path))
     graph = tf_files.read_model_file(str(path), options=tf_files.LoadOptions(keras_objects=str(module)))
     assert [record.kind for record in graph.records if record.name.startswith("double")] == [Kind.SCALE]
+
+
+def test_a_tf2_savedmodel_of_a_keras_model_is_inlined_frozen_and_named_after_its_variables(tmp_path):
+    """A TF2 SavedModel computes inside functions: its serving signature is inlined, frozen and renamed."""
+    path = tmp_path / "saved_keras"
+    keras_nets.keras_model(16, 5).save(str(path), save_format="tf")
+    result = verify(tf=str(path), mx=keras_nets.build_mx, numeric=True)
+    assert result, result.report()
+    assert _folded(result) == FOLDED  # records named after the variables' layers (not 'unknown_3')
+    assert result.numeric["transfer"]["set"] == 11 and result.numeric["failed"] == 0
+
+
+def test_a_global_mean_pairs_with_a_whole_map_pool_and_flatten(saved):
+    """GlobalAveragePooling2D (a mean, N x C) against MXNet's global Pooling + Flatten: one layer, numerically equal."""
+    result = verify(tf=saved["h5"], mx=keras_nets.build_mx_pooled, numeric=True)
+    assert result, result.report()
+    assert any("taken as one mean" in note for note in result.equivalences)
+    pair = next(p for p in result.pairs if p.tf is not None and p.tf.kind == Kind.MEAN)
+    assert pair.mx is not None and pair.mx.name == "flatten" and pair.mx.shape == (1, 8)
+    assert result.numeric_report.layer("flatten").result

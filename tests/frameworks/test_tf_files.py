@@ -110,3 +110,25 @@ def test_file_options_need_a_file_and_kinds_are_detected_without_tensorflow(file
     assert tf_files.file_kind(tmp_path) is None
     with pytest.raises(UsageError, match="--tf-input applies to a TF model file"):
         verify(tf="tests/support/tiny_tf.py:build", mx=tiny_mx.build, tf_input="images", size=8)
+
+
+def test_the_compare_command_takes_a_model_file(files, capsys):
+    from porting.cli import compare as compare_cli
+
+    code = compare_cli.main(["--tf", files["frozen"], "--mx", "tests/support/tiny_mx.py:build", "--numeric",
+                             "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    import json
+
+    report = json.loads(out)
+    assert report["title"].startswith("frozen.pb vs build at 8x8, 5 classes")
+    assert report["numeric"]["passed"] and report["numeric"]["weights"] == "the TF model file's own weights"
+
+
+def test_a_graph_that_would_write_a_file_is_refused_and_writes_nothing(tmp_path):
+    marker = tmp_path / "written_by_the_graph.txt"
+    path = tf_model_files.writes_a_file(tmp_path / "writes.pb", marker)
+    with pytest.raises(UsageError, match=r"holds ops that touch files or run Python: WriteFile \(WriteFile\)"):
+        verify(tf=path, mx=tiny_mx.build, numeric=True)
+    assert not marker.exists()

@@ -70,8 +70,12 @@ def build(images, num_classes):
     return logits, {"Predictions": predictions}
 
 
-def build_mx(num_classes):
-    """The MXNet port: explicit symmetric pad folded into the conv, BN with learned gamma, the scale as a multiply."""
+def build_mx(num_classes, global_pool: bool = False):
+    """The MXNet port: explicit symmetric pad folded into the conv, BN with learned gamma, the scale as a multiply.
+
+    ``global_pool``: GlobalAveragePooling2D written as a global average ``Pooling`` and a ``Flatten``
+    (slim's form) instead of a mean over H and W.
+    """
     mx = compat.import_mx()
     data = mx.sym.Variable("data")
     net = mx.sym.Convolution(data, kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_filter=8, no_bias=True,
@@ -84,5 +88,14 @@ def build_mx(num_classes):
     net = net * RESIDUAL_SCALE
     net = mx.sym.elemwise_add(shortcut, net, name="residual_add")
     net = mx.sym.Activation(net, act_type="relu", name="residual_relu")
-    net = mx.sym.mean(net, axis=(2, 3), name="avg_pool")  # GlobalAveragePooling2D: a mean over H and W
+    if global_pool:
+        net = mx.sym.Pooling(net, global_pool=True, kernel=(1, 1), pool_type="avg", name="avg_pool")
+        net = mx.sym.flatten(net, name="flatten")
+    else:
+        net = mx.sym.mean(net, axis=(2, 3), name="avg_pool")  # GlobalAveragePooling2D: a mean over H and W
     return mx.sym.FullyConnected(net, num_hidden=num_classes, name="predictions")
+
+
+def build_mx_pooled(num_classes):
+    """``build_mx`` with slim's global average pool + flatten."""
+    return build_mx(num_classes, global_pool=True)

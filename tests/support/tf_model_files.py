@@ -96,3 +96,15 @@ def no_image_input(path: Path) -> str:
         features = tf.compat.v1.placeholder(tf.float32, [None, 12], name="features")
         logits = slim.fully_connected(features, CLASSES, activation_fn=None, scope="Logits")
     return _write_frozen(graph, [logits.op.name], path)
+
+
+def writes_a_file(path: Path, marker: Path) -> str:
+    """A frozen .pb whose logits wait (control edge) on a WriteFile of ``marker``: running it would write."""
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, SIZE, SIZE, 3], name="images")
+        logits, _ = tiny_tf.build(images, CLASSES)
+        write = tf.io.write_file(str(marker), tf.strings.as_string(tf.reduce_sum(logits)))
+        with tf.control_dependencies([write]):
+            tf.identity(logits, name="Output")
+    return _write_frozen(graph, ["Output"], path)
