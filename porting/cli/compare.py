@@ -71,7 +71,8 @@ def _validate(args) -> None:
     """Every argument check that needs no framework, before anything is built (``verify`` repeats
     them with the same messages for its Python callers)."""
     arguments.sides(args.model, args.tf, args.mx)
-    arguments.tf_file_options(args.tf, args.tf_input, args.tf_output, args.trust_keras_code, args.keras_objects)
+    arguments.tf_file_options(args.tf, args.tf_input, args.tf_output, args.trust_keras_code, args.keras_objects,
+                              args.weights)
     arguments.classes(args.classes)
     batch = arguments.positive_int(args.batch, "--batch")
     if args.lint_only and args.no_lint:

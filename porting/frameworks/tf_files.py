@@ -10,8 +10,10 @@ slim graph's variables; the result is a ``TfGraph`` with ``own_weights=True``.
 The input is the one float rank-4 placeholder (else ``--tf-input NAME``), the output the logits:
 the one rank-2 float op at the end of the data path, a softmax replaced by its input (else
 ``--tf-output NAME``). Checkpoints, frozen graphs and SavedModels are read as graphs: data, never
-run as Python. A Keras file is loaded by tf-keras; one whose ``Lambda`` layers carry Python code
-is refused unless trusted (``keras_models.load``).
+run as Python. Their variables are restored by a saver of ours (no restore or init op the file
+names runs), and a network holding ops that touch files or call Python (``UNSAFE_OPS``) is
+refused. A Keras file is loaded by tf-keras; one whose ``Lambda`` layers carry Python code is
+refused unless trusted (``keras_models.load``).
 
 Detection (:func:`file_kind`) imports no framework, so a bad path is refused before TF loads.
 """

@@ -191,7 +191,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             contract (e.g. logits that do not depend on ``images``).
     """
     spec = arguments.sides(model, tf, mx, tf_graph is not None)
-    arguments.tf_file_options(tf, tf_input, tf_output, trust_keras_code, keras_objects)
+    arguments.tf_file_options(tf, tf_input, tf_output, trust_keras_code, keras_objects, weights)
     classes = arguments.classes(classes)
     batch = arguments.positive_int(batch, "--batch")
     seed = arguments.seed(seed)

@@ -115,8 +115,12 @@ def is_tf_file(value) -> bool:
             or Path(f"{value}.index").is_file())
 
 
-def tf_file_options(tf, tf_input, tf_output, trust_keras_code, keras_objects) -> None:
-    """The TF-file keywords: names are strings, the trust flag a bool, and they need a model file."""
+def tf_file_options(tf, tf_input, tf_output, trust_keras_code, keras_objects, weights=None) -> None:
+    """The TF-file keywords: names are strings, the trust flag a bool, and they need a model file
+    (which carries its own weights: no ``--weights`` with it)."""
+    if weights is not None and is_tf_file(tf):
+        raise UsageError(f"--weights applies to a TF builder; the model file {tf} carries its own weights "
+                         "(--numeric runs them)")
     for name, value in (("--tf-input", tf_input), ("--tf-output", tf_output), ("--keras-objects", keras_objects)):
         if value is not None and (not isinstance(value, str) or not value):
             raise UsageError(f"{name} must be a non-empty string, got {value!r}")

@@ -63,6 +63,9 @@ CASES = {
                                     "is not a float rank-4 (NHWC) placeholder; candidates: images ?x8x8x3"),
     "file option on a builder": (lambda f: ["--tf", TINY_TF, "--mx", TINY_MX, "--tf-output", "x", "--size", "8"],
                                  "--tf-output applies to a TF model file given as --tf"),
+    "checkpoint weights with a model file": (lambda f: _compare(f["frozen"], "--numeric", "--weights",
+                                                                f["checkpoint"]),
+                                             "--weights applies to a TF builder; the model file"),
     "size the file fixes otherwise": (lambda f: _compare(f["frozen"], "--size", "16"),
                                       "--size 16x16: the input of"),
 }
