@@ -33,7 +33,8 @@ def mark_frozen(graph, names) -> None:
 
 def frozen_names(graph) -> frozenset:
     """The ``Const`` ops of ``graph`` that :func:`mark_frozen` named (empty for a graph with variables)."""
-    return frozenset().union(*graph.get_collection(FROZEN_COLLECTION))
+    marked = graph.get_collection(FROZEN_COLLECTION)
+    return marked[0] if len(marked) == 1 else frozenset().union(*marked)
 
 
 def _is_variable(op) -> bool:

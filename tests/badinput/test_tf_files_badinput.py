@@ -32,9 +32,15 @@ def files(tmp_path_factory) -> dict[str, str]:
     index_only.mkdir()
     shutil.copy(f"{written['checkpoint']}.index", index_only / "model.index")
     (folder / "empty_dir").mkdir()
+    import tf_keras
+
+    inputs = tf_keras.Input((8, 8, 3), name="images")
+    net = tf_keras.layers.Lambda(lambda x: x * 0.5, name="halve")(inputs)
+    net = tf_keras.layers.GlobalAveragePooling2D()(net)
+    tf_keras.Model(inputs, tf_keras.layers.Dense(5)(net)).save(str(folder / "lambda.h5"))
     written.update(corrupt_pb=str(folder / "corrupt.pb"), corrupt_h5=str(folder / "corrupt.h5"),
                    meta_only=str(lonely / "model.meta"), index_only=str(index_only / "model"),
-                   empty_dir=str(folder / "empty_dir"), missing=str(folder / "no_such_model.pb"),
+                   empty_dir=str(folder / "empty_dir"), lambda_h5=str(folder / "lambda.h5"), missing=str(folder / "no_such_model.pb"),
                    no_image=tf_model_files.no_image_input(folder / "features.pb"),
                    two_heads=tf_model_files.two_heads(folder / "two_heads.pb"))
     return written
@@ -66,6 +72,9 @@ CASES = {
     "checkpoint weights with a model file": (lambda f: _compare(f["frozen"], "--numeric", "--weights",
                                                                 f["checkpoint"]),
                                              "--weights applies to a TF builder; the model file"),
+    "Keras file with Lambda code": (lambda f: _compare(f["lambda_h5"]),
+                                    "has 1 Lambda layer (halve) whose saved Python code would run on loading; "
+                                    "refused: a model file is data. Pass --trust-keras-code"),
     "size the file fixes otherwise": (lambda f: _compare(f["frozen"], "--size", "16"),
                                       "--size 16x16: the input of"),
 }
