@@ -91,9 +91,22 @@ def _layers(model_config: dict):
                 yield from _layers(layer)
 
 
+def _every_object(config):
+    """Every serialised object (a dict with a class_name) at any depth: wrappers hold layers outside 'layers'."""
+    if isinstance(config, dict):
+        if "class_name" in config:
+            yield config
+        for value in config.values():
+            yield from _every_object(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _every_object(value)
+
+
 def code_layers(config: dict) -> list[str]:
-    """Names of the layers whose saved config carries Python code (``Lambda``)."""
-    return [layer.get("config", {}).get("name", "?") for layer in _layers(config) if layer["class_name"] == "Lambda"]
+    """Names of the layers whose saved config carries Python code (``Lambda``), wherever they are nested."""
+    return [str((layer.get("config") or {}).get("name", "?")) for layer in _every_object(config)
+            if str(layer["class_name"]).rsplit(">", 1)[-1] == "Lambda"]
 
 
 def layer_classes(config: dict) -> set[str]:
@@ -167,9 +180,12 @@ def load(path: Path, trust_code: bool = False, objects_module: str | None = None
                          f"{', '.join(unknown)}, which neither tf-keras nor its applications define; give the "
                          f"Python file that defines {'them' if len(unknown) != 1 else 'it'} with "
                          f"{OBJECTS_FLAG} FILE.py (keras_objects=)")
+    from tf_keras.src.saving import serialization_lib
+
     kwargs = {"safe_mode": not trust_code} if path.suffix == ".keras" else {}
-    try:
-        return tf_keras.models.load_model(str(path), custom_objects=custom, compile=False, **kwargs)
+    try:  # the safe-mode scope also covers .h5, whose loader takes no safe_mode (the scan above came first)
+        with serialization_lib.SafeModeScope(not trust_code):
+            return tf_keras.models.load_model(str(path), custom_objects=custom, compile=False, **kwargs)
     except Exception as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UsageError(f"--tf: tf-keras cannot load {path}: {type(error).__name__}: {first}") from error

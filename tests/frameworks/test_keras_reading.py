@@ -145,3 +145,18 @@ def test_a_global_mean_pairs_with_a_whole_map_pool_and_flatten(saved):
     pair = next(p for p in result.pairs if p.tf is not None and p.tf.kind == Kind.MEAN)
     assert pair.mx is not None and pair.mx.name == "flatten" and pair.mx.shape == (1, 8)
     assert result.numeric_report.layer("flatten").result
+
+
+def test_a_lambda_inside_a_wrapper_is_found_too(tmp_path):
+    """A Lambda nested in a TimeDistributed wrapper sits outside the model's layer list: still refused."""
+    marker = tmp_path / "wrapped_lambda_ran.txt"
+    code = eval(f"lambda x: (open({str(marker)!r}, 'w').write('ran'), x * 2.0)[1]")
+    inputs = tf_keras.Input((2, 8, 8, 3), name="frames")
+    net = tf_keras.layers.TimeDistributed(tf_keras.layers.Lambda(code, name="inner_code"), name="wrapper")(inputs)
+    path = tmp_path / "wrapped.h5"
+    tf_keras.Model(inputs, net).save(str(path))
+    marker.unlink()
+    assert keras_models.code_layers(keras_models.saved_config(path)) == ["inner_code"]
+    with pytest.raises(UsageError, match=r"1 Lambda layer \(inner_code\)"):
+        tf_files.read_model_file(str(path))
+    assert not marker.exists()
