@@ -30,7 +30,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Prove a TF (tf.slim) network and its MXNet port are the same network, layer by layer.")
     parser.add_argument("model", nargs="?", help=f"registered pair (default inception_resnet_v2): {available()}")
     parser.add_argument("--tf", help="TF builder path/to/file.py:function, "
-                                     "fn(images, num_classes) -> (logits, end_points)")
+                                     "fn(images, num_classes) -> (logits, end_points); or a model file: checkpoint "
+                                     "PREFIX with its .meta, frozen .pb, SavedModel directory, Keras .h5 / .keras")
+    parser.add_argument("--tf-input", metavar="NAME",
+                        help="model file: the input placeholder (default: its one float rank-4 placeholder)")
+    parser.add_argument("--tf-output", metavar="NAME",
+                        help="model file: the logits op (default: the one rank-2 output; a softmax's input)")
+    parser.add_argument("--trust-keras-code", action="store_true",
+                        help="let a Keras file's Lambda layers run their saved Python code (refused by default)")
+    parser.add_argument("--keras-objects", metavar="FILE.py",
+                        help="Python file defining the custom Keras layers a Keras file uses (it is imported)")
     parser.add_argument("--mx", help="MX builder path/to/file.py:function, fn(num_classes) -> Symbol with input 'data'")
     parser.add_argument("--size", help="input size N or HxW (default: the model's, else 299)")
     parser.add_argument("--classes", type=int, help="number of classes (default: the model's, else 1001)")
@@ -62,6 +71,8 @@ def _validate(args) -> None:
     """Every argument check that needs no framework, before anything is built (``verify`` repeats
     them with the same messages for its Python callers)."""
     arguments.sides(args.model, args.tf, args.mx)
+    arguments.tf_file_options(args.tf, args.tf_input, args.tf_output, args.trust_keras_code, args.keras_objects,
+                              args.weights)
     arguments.classes(args.classes)
     batch = arguments.positive_int(args.batch, "--batch")
     if args.lint_only and args.no_lint:
@@ -94,7 +105,9 @@ def _main(args) -> int:
     _validate(args)
     result = verify(args.model, tf=args.tf, mx=args.mx, size=args.size, classes=args.classes, batch=args.batch,
                     lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
-                    seed=args.seed, rtol=args.rtol, atol=args.atol)
+                    seed=args.seed, rtol=args.rtol, atol=args.atol, tf_input=args.tf_input,
+                    tf_output=args.tf_output, trust_keras_code=args.trust_keras_code,
+                    keras_objects=args.keras_objects)
     if args.lint_only:
         return _lint_only(result, args)
     from porting.verifier import render

@@ -24,6 +24,7 @@ import numpy as np
 from porting import compat
 from porting.core.graph_walk import Node, collapse_scope, consumer_map, fold
 from porting.core.records import Kind, LayerRecord, nhwc_to_nchw
+from porting.frameworks import keras_models, tf_variables
 from porting.frameworks.errors import BuilderError
 from porting.frameworks.tf_graph_facts import const_value, data_ops, dropout_scope, is_float, scope_of
 from porting.frameworks.tf_op_readers import TF_READERS
@@ -47,6 +48,9 @@ class TfGraph:
     tensors: dict = field(default_factory=dict)  # record name -> output tensor name
     end_point_records: dict = field(default_factory=dict)  # end-point name -> record name
     is_training: bool | None = None
+    #: True for a TF side read from a model file (``tf_files``): its weights are the graph's
+    #: frozen constants, which numeric parity runs with instead of seeded values.
+    own_weights: bool = False
 
 
 def build_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1,
@@ -60,7 +64,7 @@ def build_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1
         accepts = False
     if accepts and is_training is not None:
         kwargs["is_training"] = is_training
-    with graph.as_default(), compat.fast_graph_building():
+    with graph.as_default(), compat.fast_graph_building(), keras_models.learning_phase(is_training):
         images = tf.compat.v1.placeholder(tf.float32, [batch, size[0], size[1], 3], name="images")
         try:
             result = builder(images, num_classes, **kwargs)
@@ -116,7 +120,16 @@ def read_graph(builder, size: tuple[int, int], num_classes: int, batch: int = 1,
 
 
 def trainable_parameter_count(graph: TfGraph) -> int:
-    """Elements of the graph's trainable variables (what slim's model summary counts)."""
+    """Elements of the graph's trainable variables (what slim's model summary counts).
+
+    A frozen graph has no variables: its weight constants count, less the batch norms'
+    moving statistics (which are not trained).
+    """
+    if graph.own_weights:
+        moving = {tf_variables.variable_name(op.inputs[index]) for op in graph.graph.get_operations()
+                  if op.type.startswith("FusedBatchNorm") for index in (3, 4)}
+        return sum(int(np.prod(shape)) for name, shape in tf_variables.graph_variables(graph.graph).items()
+                   if name not in moving)
     variables = graph.graph.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
     return sum(int(np.prod(variable.shape.as_list())) for variable in variables)
 
@@ -131,6 +144,28 @@ def _node(op, data, in_nchw) -> Node:
     if reader is not None:
         reader(node, op, data)
     return node
+
+
+#: Additions of a constant that leave their input unchanged when the constant is zero. (Not
+#: ``x * 1``: a residual scale of 1.0, slim's last block8, is a layer both sides write.)
+_NEUTRAL = {"Add": 0.0, "AddV2": 0.0, "Sub": 0.0}
+
+
+def _neutral_arithmetic(op, data) -> bool:
+    """``x + 0`` or ``x - 0`` with a constant zero (not a weight): a pass-through.
+
+    Keras' ``Rescaling(scale, offset=0.0)`` adds its zero offset as an op of its own.
+    """
+    if op.type not in _NEUTRAL or len(op.inputs) != 2:
+        return False
+    data_inputs = [index for index, tensor in enumerate(op.inputs) if tensor.op in data and is_float(tensor)]
+    if len(data_inputs) != 1 or (op.type == "Sub" and data_inputs != [0]):
+        return False
+    operand, other = op.inputs[data_inputs[0]], op.inputs[1 - data_inputs[0]]
+    if tf_variables.reads_variable(other) or operand.shape != op.outputs[0].shape:
+        return False
+    value = const_value(other)
+    return value is not None and bool(np.all(value == _NEUTRAL[op.type]))
 
 
 def _dropout_node(scope: str, ops: list, data) -> Node:
@@ -210,7 +245,7 @@ def records_from_graph(graph, images, outputs):
                     if member.name != node.name:
                         alias[member.name] = node.name
             continue
-        if op.type in _PASSTHROUGH or op.type == "SpaceToBatchND":
+        if op.type in _PASSTHROUGH or op.type == "SpaceToBatchND" or _neutral_arithmetic(op, data):
             source = [t.op.name for t in op.inputs if t.op in data]
             if source:
                 alias[op.name] = alias.get(source[0], source[0])

@@ -2,7 +2,10 @@
 
 A layer reads its weights through read ops: ``VariableV2 -> Identity`` (slim's
 reference variables), ``VarHandleOp -> ReadVariableOp`` (resource variables, Keras
-style), ``Snapshot``, and ``Enter`` inside a ``tf.while_loop``. Everything that asks
+style), ``Snapshot``, and ``Enter`` inside a ``tf.while_loop``. A model file read as a frozen
+graph (``tf_files``) holds its weights as ``Const`` ops instead; the ones :func:`mark_frozen`
+names there are variables here too, so a frozen conv, batch norm or dense reads like a slim one.
+Everything that asks
 "is this a variable, and which?" asks here: the TF reader (layer scopes, whether a
 batch norm keeps moving statistics), the weight transfer (the source of every MXNet
 parameter) and autoport (trainable parameters versus frozen constants).
@@ -19,13 +22,30 @@ VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable"})
 READ_OPS = frozenset({"Identity", "ReadVariableOp", "Snapshot", "Enter"})
 #: How many read ops a trace may pass; slim and Keras graphs need two at most.
 MAX_READ_STEPS = 6
+#: The graph collection that names a frozen graph's weight constants (``mark_frozen``).
+FROZEN_COLLECTION = "porting_frozen_variables"
+
+
+def mark_frozen(graph, names) -> None:
+    """Record that the ``Const`` ops ``names`` of a frozen graph were variables (its weights)."""
+    graph.add_to_collection(FROZEN_COLLECTION, frozenset(names))
+
+
+def frozen_names(graph) -> frozenset:
+    """The ``Const`` ops of ``graph`` that :func:`mark_frozen` named (empty for a graph with variables)."""
+    marked = graph.get_collection(FROZEN_COLLECTION)
+    return marked[0] if len(marked) == 1 else frozenset().union(*marked)
+
+
+def _is_variable(op) -> bool:
+    return op.type in VARIABLE_OPS or (op.type == "Const" and op.name in frozen_names(op.graph))
 
 
 def variable_op(tensor):
     """The variable op whose value ``tensor`` is (through read ops only), or None."""
     op = tensor.op
     for _ in range(MAX_READ_STEPS):
-        if op.type in VARIABLE_OPS:
+        if _is_variable(op):
             return op
         if op.type not in READ_OPS or not op.inputs:
             return None
@@ -65,10 +85,13 @@ def variable_readers(variable) -> Iterator:
 
 
 def graph_variables(graph) -> dict[str, tuple[int, ...]]:
-    """Every variable op of a TF graph -> its shape."""
+    """Every variable op of a TF graph (and frozen weight constant) -> its shape."""
     result = {}
+    frozen = frozen_names(graph)
     for op in graph.get_operations():
-        if op.type in VARIABLE_OPS:
+        if op.name in frozen and op.type == "Const":
+            result[op.name] = tuple(int(v) for v in op.outputs[0].shape.as_list())
+        elif op.type in VARIABLE_OPS:
             shape = op.get_attr("shape")
             dims = [dim.size for dim in shape.dim] if hasattr(shape, "dim") else list(shape)
             result[op.name] = tuple(int(v) for v in dims)

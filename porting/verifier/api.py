@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -146,7 +147,9 @@ def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
 def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: int | None = None, batch: int = 1,
            is_training: bool | None = None, lint: bool = True, title: str | None = None,
            tf_graph=None, numeric: bool = False, weights: str | None = None, seed: int = 0,
-           rtol: float | None = None, atol: float | None = None) -> CompareResult:
+           rtol: float | None = None, atol: float | None = None, tf_input: str | None = None,
+           tf_output: str | None = None, trust_keras_code: bool = False,
+           keras_objects: str | None = None) -> CompareResult:
     """Compare a TF builder with an MX builder, layer by layer.
 
     Args:
@@ -154,7 +157,14 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             replaced by ``tf`` / ``mx`` when those are given. Without a model both sides
             are needed (``tf`` or ``tf_graph``, and ``mx``); with no side and no model, the
             pair is Inception-ResNet-v2.
-        tf: ``fn(images, num_classes) -> (logits, end_points)`` or 'file.py:function'.
+        tf: ``fn(images, num_classes) -> (logits, end_points)``, 'file.py:function', or a model
+            file (``porting.frameworks.tf_files``: checkpoint PREFIX with its .meta, frozen .pb,
+            SavedModel directory, Keras .h5 / .keras), read as a frozen graph with its own weights.
+        tf_input, tf_output: for a model file, the input placeholder and the logits op when
+            they are not found unambiguously.
+        trust_keras_code: let a Keras file's Lambda layers' saved Python code run (refused
+            by default: a model file is data).
+        keras_objects: a Python file defining a Keras file's custom layers.
         mx: ``fn(num_classes) -> Symbol`` or 'file.py:function'.
         size: int, (H, W) or 'HxW'; classes, batch: as fed to both builders.
         is_training: mode for TF builders that accept ``is_training``; default
@@ -181,6 +191,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             contract (e.g. logits that do not depend on ``images``).
     """
     spec = arguments.sides(model, tf, mx, tf_graph is not None)
+    arguments.tf_file_options(tf, tf_input, tf_output, trust_keras_code, keras_objects, weights)
     classes = arguments.classes(classes)
     batch = arguments.positive_int(batch, "--batch")
     seed = arguments.seed(seed)
@@ -200,16 +211,26 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     if tf_graph is not None and not isinstance(tf_graph, tf_reader.TfGraph):
         raise UsageError(f"tf_graph must be a TfGraph (e.g. result.tf_graph of an earlier verify()), "
                          f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
-    timings = {}
+    timings, name_tf = {}, None
+    if tf_graph is None and arguments.is_tf_file(tf):  # a model file: its graph is the TF side
+        from porting.frameworks import tf_files
+
+        started = time.perf_counter()
+        options = tf_files.LoadOptions(tf_input, tf_output, trust_keras_code, keras_objects)
+        tf_graph = tf_files.read_model_file(str(tf), size, batch, options)
+        timings["tf_file"] = time.perf_counter() - started
+        name_tf = Path(str(tf)).name
     numeric = numeric or weights is not None
     if numeric and is_training is None:
         is_training = False
     if size is None:
         size = _graph_size(tf_graph) if tf_graph is not None else spec.size if spec else (299, 299)
     arguments.input_fits(batch, size)
+    if name_tf is not None and not classes:  # the MX builder gets the file's number of classes
+        classes = tf_graph.logits.shape.as_list()[-1]
+    tf_fn = (None if tf_graph is not None else load_builder(tf, "tf") if isinstance(tf, str) else
+             tf if tf is not None else tf_builder(spec) if spec is not None else None)  # None: tf_graph is the TF side
     classes = classes or (spec.classes if spec else 1001)
-    tf_fn = (load_builder(tf, "tf") if isinstance(tf, str) else tf if tf is not None else
-             tf_builder(spec) if spec is not None else None)  # None: tf_graph is the TF side
     mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx if mx is not None else mx_builder(spec, size)
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
@@ -220,7 +241,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
             built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
             raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
-        timings["tf"] = time.perf_counter() - started
+        timings["tf"] = time.perf_counter() - started + timings.pop("tf_file", 0.0)
         step("read MXNet symbol")
         started = time.perf_counter()
         mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch)
@@ -232,7 +253,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         rows = compare_pairs(pairs)
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
-                         f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
+                         f"{name_tf or getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
         result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                                rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                                mx_graph=mx_graph, pairs=pairs, timings=timings,

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from porting import util
 from porting.core import memory
+from porting.frameworks import tf_files
 from porting.frameworks.models import ModelSpec, available, get_model
 from porting.util import UsageError
 
 #: The TF builder contract and the MX builder contract, as the messages spell them.
-TF_CONTRACT = "path/to/file.py:function, fn(images, num_classes) -> (logits, end_points)"
+TF_CONTRACT = ("path/to/file.py:function, fn(images, num_classes) -> (logits, end_points), or a model file "
+               "(checkpoint PREFIX with .meta, frozen .pb, SavedModel directory, Keras .h5 / .keras)")
 MX_CONTRACT = "path/to/file.py:function, fn(num_classes) -> Symbol with input 'data'"
 
 
@@ -84,14 +86,47 @@ def builder(value, side: str) -> None:
     if value is None or callable(value):
         return
     contract = TF_CONTRACT if side == "tf" else MX_CONTRACT
+    if side == "tf" and isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if not isinstance(value, str):
         raise UsageError(f"--{side} must be {contract} (or the function itself in verify()), "
                          f"got {type(value).__name__} {value!r}")
+    if side == "tf" and is_tf_file(value):
+        tf_files.check_model_file(value)
+        return
     path_text, sep, function_name = value.rpartition(":")
     if not sep or not path_text or not function_name:
         raise UsageError(f"--{side} must be path/to/file.py:function, got {value!r}")
     if not Path(path_text).is_file():
         raise UsageError(f"--{side}: builder file {path_text} does not exist or is not a file")
+
+
+def is_tf_file(value) -> bool:
+    """Whether a ``--tf`` value names a model file rather than a builder ``file.py:function``."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        return False
+    path_text, sep, function_name = value.rpartition(":")
+    if sep and path_text.endswith(".py") and function_name:
+        return False
+    path = Path(value)
+    return (tf_files.file_kind(value) is not None or path.suffix in tf_files.MODEL_SUFFIXES or path.is_dir()
+            or Path(f"{value}.index").is_file())
+
+
+def tf_file_options(tf, tf_input, tf_output, trust_keras_code, keras_objects, weights=None) -> None:
+    """The TF-file keywords: names are strings, the trust flag a bool, and they need a model file
+    (which carries its own weights: no ``--weights`` with it)."""
+    if weights is not None and is_tf_file(tf):
+        raise UsageError(f"--weights applies to a TF builder; the model file {tf} carries its own weights "
+                         "(--numeric runs them)")
+    for name, value in (("--tf-input", tf_input), ("--tf-output", tf_output), ("--keras-objects", keras_objects)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise UsageError(f"{name} must be a non-empty string, got {value!r}")
+        if value is not None and not is_tf_file(tf):
+            raise UsageError(f"{name} applies to a TF model file given as --tf, not to a builder")
+    flag(trust_keras_code, "trust_keras_code")
 
 
 def sides(model, tf, mx, tf_graph_given: bool = False) -> ModelSpec | None:

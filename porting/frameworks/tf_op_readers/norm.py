@@ -13,8 +13,10 @@ from porting.frameworks.tf_op_readers import reads
 def batch_norm(node, op, data) -> None:
     """FusedBatchNorm* -> bn: eps, training mode, scale/center (constant gamma 1 / beta 0), decay, moving stats."""
     node.kind = Kind.BN
-    gamma = const_value(op.inputs[1])
-    beta = const_value(op.inputs[2])
+    # A frozen graph's learned gamma and beta are constants too (tf_variables.mark_frozen): only
+    # a constant that never was a variable says the layer has no scale or no center.
+    gamma = None if tf_variables.reads_variable(op.inputs[1]) else const_value(op.inputs[1])
+    beta = None if tf_variables.reads_variable(op.inputs[2]) else const_value(op.inputs[2])
     node.attrs.update(eps=float(op.get_attr("epsilon")), is_training=bool(op.get_attr("is_training")),
                       scale=not (gamma is not None and np.all(gamma == 1)),
                       center=not (beta is not None and np.all(beta == 0)),

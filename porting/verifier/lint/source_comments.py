@@ -232,7 +232,7 @@ def check_shape_comments(context: Context) -> list[Finding]:
             frames = op.traceback
         except Exception:  # noqa: BLE001  (no traceback: nothing to map)
             continue
-        for frame in _builder_frames(frames):
+        for frame in _builder_frames(frames or ()):  # imported graphs (model files) keep no tracebacks
             if _user_file(frame.filename):
                 sites.setdefault(frame.filename, {}).setdefault(frame.lineno, []).append(op)
     findings = []
