@@ -99,10 +99,8 @@ def load_params_file(path) -> tuple[dict, dict]:
         raise UsageError(f"--mx-params: no such file {str(path)!r} (expected PREFIX-NNNN.params)")
     try:
         loaded = mx.nd.load(str(path))
-    except Exception as error:  # MXNetError: not an NDArray file
-        first = str(error).strip().splitlines()
-        raise UsageError(f"--mx-params: {path} is not an MXNet .params file "
-                         f"({first[0] if first else type(error).__name__})") from None
+    except Exception as error:  # MXNetError (its text is a C++ stack trace): not an NDArray file
+        raise UsageError(f"--mx-params: {path} is not an MXNet .params file ({_mx_reason(error)})") from None
     if not isinstance(loaded, dict):
         raise UsageError(f"--mx-params: {path} holds unnamed arrays; expected named parameters "
                          "(as HybridBlock.export or Module.save_checkpoint write them)")
@@ -123,13 +121,21 @@ def load_symbol_file(path: Path, params=None) -> MxModel:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise UsageError(f"--mx: {path} is not an MXNet symbol JSON ({str(error).splitlines()[0]})") from None
     except Exception as error:  # MXNetError: JSON, but not a symbol
-        raise UsageError(f"--mx: {path} is not an MXNet symbol JSON "
-                         f"({str(error).strip().splitlines()[0]})") from None
+        raise UsageError(f"--mx: {path} is not an MXNet symbol JSON ({_mx_reason(error)})") from None
     params_path = Path(params) if params is not None else newest_params(path)
     args, aux = load_params_file(params_path)
     symbol = _input_as_data(symbol, args, str(path))
     _check_names(symbol, args, aux, params_path)
     return MxModel(symbol, args, aux, f"{path.name} + {params_path.name}")
+
+
+def _mx_reason(error) -> str:
+    """The one telling line of an MXNet error (its text is a C++ stack trace around a 'Check failed')."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [line for line in lines if "Check failed" in line or line.startswith(("MXNetError", "Error"))]
+    reason = (telling or [line for line in lines if not line.startswith(("Traceback", "File", "["))] or
+              [type(error).__name__])[-1]
+    return reason[:200]
 
 
 def _is_label(name: str) -> bool:
