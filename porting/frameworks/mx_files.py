@@ -55,7 +55,7 @@ def is_mx_file(value) -> bool:
     return isinstance(value, (str, Path)) and str(value).lower().endswith((".json", ".onnx"))
 
 
-def load(value, params=None, size: tuple[int, int] = (299, 299), batch: int = 1) -> MxModel:
+def load(value, params=None) -> MxModel:
     """The MXNet side in ``value`` (a ``.json`` symbol or an ``.onnx`` file) with its parameters.
 
     Raises:

@@ -82,7 +82,7 @@ def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batc
     if isinstance(builder_or_symbol, mx_files.MxModel):
         model = builder_or_symbol
     elif mx_files.is_mx_file(builder_or_symbol):
-        model = mx_files.load(builder_or_symbol, params, size, batch)
+        model = mx_files.load(builder_or_symbol, params)
     elif isinstance(builder_or_symbol, mx.sym.Symbol):
         symbol, what = builder_or_symbol, "the MXNet symbol"
     elif mx_files.is_gluon_block(builder_or_symbol):

@@ -6,7 +6,6 @@ with seeded values and converted by the real tf2onnx; MXNet's real importer read
 """
 from __future__ import annotations
 
-import json
 import zlib
 
 import numpy as np
