@@ -258,7 +258,8 @@ def render(result: dict) -> str:
          f"border only: {first.get('border_only')}); {verifier['rows_match']}/{verifier['rows']} rows match; "
          f"{verifier['equivalences']} converter rewrites taken as equivalent"],
         [f"after patching {patched.get('patched_layer')}", "PASSED" if patched.get("passed") else "FAILED",
-         f"max abs {patched.get('max_abs') or 0:.2g} in the logits vs TF; {patched.get('verdict')}"],
+         f"max abs {patched.get('max_abs') or 0:.2g} in the logits vs TF; "
+         f"{str(patched.get('verdict')).replace(' | ', ': ')}"],
         ["MMdnn", "not measured", result["mmdnn"]],
     ]
     title = (f"Converter audit: Inception-ResNet-v2 repeats {tuple(result['repeats'])} at {result['size']}x"

@@ -27,6 +27,7 @@ import numpy as np
 
 from porting import compat
 from porting.frameworks.errors import SymbolError
+from porting.frameworks.mx_attrs import is_model_file
 from porting.util import UsageError
 
 mx = compat.import_mx()
@@ -50,9 +51,7 @@ class MxModel:
         return self.arg_params, self.aux_params
 
 
-def is_mx_file(value) -> bool:
-    """Whether ``--mx`` names a model file (``-symbol.json`` / ``.json`` / ``.onnx``) rather than a builder."""
-    return isinstance(value, (str, Path)) and str(value).lower().endswith((".json", ".onnx"))
+is_mx_file = is_model_file
 
 
 def load(value, params=None) -> MxModel:

@@ -16,6 +16,7 @@ from pathlib import Path
 from porting import util
 from porting.core import memory
 from porting.frameworks.models import ModelSpec, available, get_model
+from porting.frameworks.mx_attrs import is_model_file
 from porting.util import UsageError
 
 #: The TF builder contract and the MX builder contract, as the messages spell them.
@@ -81,9 +82,7 @@ def flag(value, name: str, allow_none: bool = False) -> bool | None:
     return value
 
 
-def is_mx_file(value) -> bool:
-    """``--mx`` names an MXNet model file (a symbol ``.json`` or an ``.onnx``) rather than a builder."""
-    return isinstance(value, (str, os.PathLike)) and str(value).lower().endswith((".json", ".onnx"))
+is_mx_file = is_model_file
 
 
 def mx_file(value) -> None:
