@@ -105,6 +105,8 @@ def test_onnx_side_is_read_with_its_own_weights_and_converter_forms_are_equivale
     warnings = [f for f in structural.findings if f.check == "equivalent_if_numbers_agree"]
     assert len(warnings) == 1 and str(warnings[0].severity) == "warning"
     assert any("folded conv + bias" in note for note in structural.equivalences)
+    for fmt in ("json", "markdown"):
+        assert "equivalent_if_numbers_agree" in structural.report(fmt)
     dense = structural.mx_record(next(p.mx.name for p in structural.pairs if p.tf and p.tf.name == "Small/Logits"))
     assert dense.kind == "fc" and dense.part("bias") is not None  # gemm + broadcast_add read as one dense layer
     numeric = _verify(str(onnx_path), checkpoint, numeric=True)
@@ -219,3 +221,27 @@ def test_noop_reshape_and_cancelling_transposes_are_read_through():
     kept = mx.sym.transpose(mx.sym.transpose(data, axes=(0, 2, 3, 1)), axes=(0, 2, 3, 1))
     kept = mx.sym.reshape(kept, shape=(1, 3, SIZE * SIZE))
     assert len(mx_reader.read_symbol(kept, (SIZE, SIZE), CLASSES).records) == 4
+
+
+def transposed_tf(images, num_classes, is_training=False):
+    with tf.compat.v1.variable_scope("T"):
+        net = slim.conv2d(images, 4, 1, normalizer_fn=slim.batch_norm,
+                          normalizer_params={"is_training": is_training}, scope="Conv")
+    return net, {"Conv": net}
+
+
+def transposed_mx(num_classes):
+    """The conv of transposed_tf behind an NHWC round trip, its batch norm behind a reshape to its own shape."""
+    net = mx.sym.transpose(mx.sym.var("data"), axes=(0, 2, 3, 1), name="to_nhwc")
+    net = mx.sym.transpose(net, axes=(0, 3, 1, 2), name="to_nchw")
+    net = mx.sym.Convolution(net, kernel=(1, 1), num_filter=4, no_bias=True, name="conv")
+    net = mx.sym.reshape(net, shape=(1, 4, SIZE, SIZE), name="same_shape")
+    net = mx.sym.BatchNorm(net, eps=1e-3, momentum=0.9997, fix_gamma=True, name="bn")
+    return mx.sym.Activation(net, act_type="relu", name="relu")
+
+
+def test_read_through_forms_compute_the_same_numbers():
+    result = verify(tf=transposed_tf, mx=transposed_mx, size=SIZE, classes=CLASSES, numeric=True)
+    assert result.passed, result.report()
+    assert result.numeric["layers"] == 2 and result.numeric["max_abs"] < 1e-4
+    assert sum("read through" in note for note in result.equivalences) == 2
