@@ -145,9 +145,14 @@ def import_as_is(onnx_path: Path) -> dict:
     return {"ok": True, "error": None}
 
 
-def verify_side(tf_checkpoint: str, mx_side: str, repeats, size: int, seed: int, mx_params=None):
+def verify_side(tf_checkpoint: str, mx_side: str, repeats, size: int, seed: int, mx_params=None, tf_graph=None):
+    """Our verifier, ``--numeric`` with each side's weights (``tf_graph``: the TF side already built)."""
     from porting.frameworks import models
     from porting.verifier.api import verify
+
+    if tf_graph is not None:
+        return verify(tf_graph=tf_graph, mx=mx_side, mx_params=mx_params, classes=1001, numeric=True,
+                      weights=tf_checkpoint, seed=seed, title="inception_resnet_v2_tf vs the patched model")
 
     spec = models.get_model("inception_resnet_v2")
     target = models.import_target(spec.tf)
@@ -226,7 +231,7 @@ def measure(repeats, size: int, seed: int) -> dict:
             patched_abs = float(np.abs(mx_logits(patched, arg_params, aux_params, converted["input"])
                                        - converted["reference"]).max())
             patched_facts = verdict_facts(verify_side(converted["checkpoint"], str(symbol_path), repeats, size,
-                                                      seed, mx_params=str(params_path)))
+                                                      seed, mx_params=str(params_path), tf_graph=before.tf_graph))
             patched_facts["patched_layer"] = culprit
     return {"network": "inception_resnet_v2", "repeats": list(repeats), "size": size, "seed": seed,
             "variables": converted["variables"], "python": platform.python_version(),

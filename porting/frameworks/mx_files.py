@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,9 +191,9 @@ def from_gluon(block, size: tuple[int, int], batch: int = 1) -> MxModel:
         raise SymbolError(f"the MX builder returned a {type(block).__name__}; a Gluon block must be a HybridBlock "
                           "(a plain Block cannot be exported to a symbol)")
     try:
-        for parameter in block.collect_params().values():
-            if parameter._data is None and parameter._deferred_init == ():
-                parameter.initialize()
+        with warnings.catch_warnings():  # "already initialized": those keep their values
+            warnings.simplefilter("ignore")
+            block.collect_params().initialize()
         block.hybridize()
         block(mx.nd.zeros((batch, 3, *size)))
         with tempfile.TemporaryDirectory(prefix="porting-gluon-") as folder:

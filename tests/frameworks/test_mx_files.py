@@ -245,3 +245,13 @@ def test_read_through_forms_compute_the_same_numbers():
     assert result.passed, result.report()
     assert result.numeric["layers"] == 2 and result.numeric["max_abs"] < 1e-4
     assert sum("read through" in note for note in result.equivalences) == 2
+
+
+def test_gluon_parameters_already_set_are_kept():
+    block = gluon_mx(CLASSES)
+    block.initialize(mx.init.Uniform(0.5))
+    block(mx.nd.zeros((1, 3, SIZE, SIZE)))
+    before = sorted(float(p.data().asnumpy().sum()) for p in block.collect_params().values())
+    args, _ = mx_files.from_gluon(block, (SIZE, SIZE)).params
+    assert sorted(float(value.sum()) for value in args.values()) == pytest.approx(before)
+    assert any(value != 0 for value in before)
