@@ -256,8 +256,11 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
 
             memory.check_fits(memory.numeric_estimate(tf_graph.records, mx_graph.records, batch, size))
             started = time.perf_counter()
-            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol,
-                                                    **_own_weights(tf_graph, mx_graph, weights))
+            own = _own_weights(tf_graph, mx_graph, weights)
+            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol, **own)
+            if result.numeric_report.error and mx_graph.params is not None and not own:
+                result.numeric_report.error += ("\n(the MXNet side carries its own weights: give the TF side's "
+                                                "too, --weights CKPT, to run each side with its own)")
             timings["numeric"] = time.perf_counter() - started
     return result
 

@@ -255,3 +255,9 @@ def test_gluon_parameters_already_set_are_kept():
     args, _ = mx_files.from_gluon(block, (SIZE, SIZE)).params
     assert sorted(float(value.sum()) for value in args.values()) == pytest.approx(before)
     assert any(value != 0 for value in before)
+
+
+def test_numeric_without_tf_weights_says_how_to_use_the_mx_side_weights(converted):
+    """Only the MXNet side has weights: today's transfer runs (and cannot fill a folded form); the error says why."""
+    result = _verify(str(converted[1]), numeric=True)
+    assert not result.passed and "--weights CKPT" in result.numeric["error"]
