@@ -95,6 +95,8 @@ def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batc
     if model is not None:
         graph = records_from_symbol(model.symbol, (batch, 3, size[0], size[1]), f"the MXNet model {model.source}")
         graph.params, graph.source = model.params, model.source
+        for record in graph.records:  # a converter's folded forms are plausible only where weights were stored
+            record.attrs["stored_weights"] = True
         _read_stored_scales(graph)
         return graph
     return records_from_symbol(symbol, (batch, 3, size[0], size[1]), what)

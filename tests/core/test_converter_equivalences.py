@@ -9,9 +9,9 @@ from porting.core.equivalences import EQUIVALENCES, ORDER, normalise
 from porting.core.records import Kind, LayerRecord, Part
 
 
-def conv(name, inputs=("x",), bn=True, bias=False, act=True, kernel=(3, 3), channels=8):
+def conv(name, inputs=("x",), bn=True, bias=False, act=True, kernel=(3, 3), channels=8, stored=True):
     parts = [Part(Kind.CONV, name, "Conv")]
-    attrs = {"has_bias": bias}
+    attrs = {"has_bias": bias, "stored_weights": stored}
     if bias:
         parts.append(Part(Kind.BIAS, f"{name}/bias", "BiasAdd"))
     if bn:
@@ -47,6 +47,12 @@ def test_folded_batch_norm_is_taken_as_equivalent_and_marked_for_the_numbers():
 
 def test_a_lost_batch_norm_without_a_bias_is_not_a_folded_form():
     tf, mx, notes = normalise([conv("a")], [conv("conv0", bn=False, bias=False)], rules=["bn_folded"])
+    assert notes == [] and tf[0].part(Kind.BN) is not None and "needs_numbers" not in mx[0].attrs
+
+
+def test_a_builder_port_that_lost_its_batch_norm_and_kept_the_default_bias_stays_a_difference():
+    """No stored weights: nothing was folded (mx.sym.Convolution's default no_bias=False and a forgotten BatchNorm)."""
+    tf, mx, notes = normalise([conv("a")], [conv("conv0", bn=False, bias=True, stored=False)], rules=["bn_folded"])
     assert notes == [] and tf[0].part(Kind.BN) is not None and "needs_numbers" not in mx[0].attrs
 
 

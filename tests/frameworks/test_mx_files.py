@@ -261,3 +261,13 @@ def test_numeric_without_tf_weights_says_how_to_use_the_mx_side_weights(converte
     """Only the MXNet side has weights: today's transfer runs (and cannot fill a folded form); the error says why."""
     result = _verify(str(converted[1]), numeric=True)
     assert not result.passed and "--weights CKPT" in result.numeric["error"]
+
+
+def test_a_builder_that_forgot_its_batch_norm_is_not_taken_for_a_folded_one():
+    def forgot(num_classes):  # mx.sym.Convolution's default no_bias=False, and no BatchNorm
+        net = mx.sym.Convolution(mx.sym.var("data"), kernel=(1, 1), num_filter=4, name="conv")
+        return mx.sym.Activation(net, act_type="relu", name="relu")
+
+    result = verify(tf=transposed_tf, mx=forgot, size=SIZE, classes=CLASSES)
+    assert not result.passed and any(f.check == "batch_norm" for f in result.findings)
+    assert not any("folded" in note for note in result.equivalences)

@@ -10,9 +10,11 @@ says so as a warning. Canonical form: the folded one (a convolution with a bias,
 the rewritten record marked ``needs_numbers``.
 
 Applies only to a convolution *with a bias* and no batch norm on one side (a folded batch norm
-always leaves the bias ``c``) whose counterpart on the other side has a batch norm and no bias,
-with the same kernel, stride, dilation, output shape and activation. A convolution that simply
-lost its batch norm (no bias) is not a folded form and stays a difference.
+always leaves the bias ``c``) that comes with stored weights (``stored_weights``: a model file or a
+Gluon block, whose values a converter computed), whose counterpart on the other side has a batch
+norm and no bias, with the same kernel, stride, dilation, output shape and activation. A
+convolution that simply lost its batch norm (no bias), or a builder's port that lost it and kept
+MXNet's default bias (no weights of its own: nothing was folded), stays a difference.
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ def _has_bias(r: LayerRecord) -> bool:
 
 
 def is_folded(r: LayerRecord) -> bool:
-    """A convolution with a bias and no batch norm: what a folded batch norm leaves."""
-    return r.kind in _CONVS and r.part(Kind.BN) is None and _has_bias(r)
+    """A convolution with a bias, no batch norm and stored weights: what a folded batch norm leaves."""
+    return r.kind in _CONVS and r.part(Kind.BN) is None and _has_bias(r) and bool(r.attrs.get("stored_weights"))
 
 
 def is_normalised(r: LayerRecord) -> bool:
