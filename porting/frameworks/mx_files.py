@@ -28,7 +28,6 @@ import numpy as np
 
 from porting import compat
 from porting.frameworks.errors import SymbolError
-from porting.frameworks.mx_attrs import is_model_file
 from porting.util import UsageError
 
 mx = compat.import_mx()
@@ -51,8 +50,6 @@ class MxModel:
     def params(self) -> tuple[dict, dict]:
         return self.arg_params, self.aux_params
 
-
-is_mx_file = is_model_file
 
 
 def load(value, params=None) -> MxModel:

@@ -21,7 +21,7 @@ from porting import compat
 from porting.core.graph_walk import Node, consumer_map, fold, reachable
 from porting.core.records import Kind, LayerRecord
 from porting.frameworks.errors import SymbolError
-from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, symbol_graph
+from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, is_model_file, symbol_graph
 from porting.frameworks.mx_op_readers import MX_READERS
 
 mx = compat.import_mx()
@@ -81,7 +81,7 @@ def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batc
     model = None
     if isinstance(builder_or_symbol, mx_files.MxModel):
         model = builder_or_symbol
-    elif mx_files.is_mx_file(builder_or_symbol):
+    elif is_model_file(builder_or_symbol):
         model = mx_files.load(builder_or_symbol, params)
     elif isinstance(builder_or_symbol, mx.sym.Symbol):
         symbol, what = builder_or_symbol, "the MXNet symbol"

@@ -16,7 +16,7 @@ from pathlib import Path
 from porting import util
 from porting.core import memory
 from porting.frameworks.models import ModelSpec, available, get_model
-from porting.frameworks.mx_attrs import is_model_file
+from porting.frameworks.mx_attrs import is_model_file as is_mx_file
 from porting.util import UsageError
 
 #: The TF builder contract and the MX builder contract, as the messages spell them.
@@ -81,8 +81,6 @@ def flag(value, name: str, allow_none: bool = False) -> bool | None:
         raise UsageError(f"{name} must be True or False{' or None' if allow_none else ''}, got {value!r}")
     return value
 
-
-is_mx_file = is_model_file
 
 
 def mx_file(value) -> None:
