@@ -14,7 +14,7 @@ def fully_connected(node, attrs) -> None:
                       num_hidden=int(parse(attrs["num_hidden"])))
 
 
-@reads("_linalg_gemm2", "linalg_gemm2", "dot", "batch_dot")
+@reads("_linalg_gemm2", "linalg_gemm2", "dot")
 def matrix_product(node, attrs) -> None:
     """gemm2 / dot of the data by a stored matrix -> fc (the bias is a following add); of two data tensors: mul."""
     if len(node.inputs) != 1 or len(node.shape) != 2:
