@@ -458,3 +458,50 @@ def no_subgraph_fusion():
             os.environ.pop("MXNET_SUBGRAPH_BACKEND", None)
         else:
             os.environ["MXNET_SUBGRAPH_BACKEND"] = previous
+
+
+# --------------------------------------------------------------------------- ONNX into MXNet
+
+def import_onnx():
+    """Import the ``onnx`` package (after MXNet's numpy shim: MXNet's importer imports it too)."""
+    import_mx()
+    import onnx
+
+    return onnx
+
+
+def onnx_initialisers_as_inputs(model):
+    """A copy of the ONNX ``model`` in which every initialiser is also listed as a graph input.
+
+    MXNet 1.9.1's importer (``mx.contrib.onnx``) looks parameters up among the graph's inputs
+    only: an initialiser that is not also an input (ONNX allows it since IR version 4, and
+    tf2onnx writes them, e.g. ``*_weights_fused_bn``) fails with a ``KeyError`` on its name.
+    Listing each one as an input with its own type and shape changes no value.
+    """
+    onnx = import_onnx()
+    rewritten = type(model)()
+    rewritten.CopyFrom(model)
+    listed = {value.name for value in rewritten.graph.input}
+    for initialiser in rewritten.graph.initializer:
+        if initialiser.name not in listed:
+            rewritten.graph.input.append(onnx.helper.make_tensor_value_info(
+                initialiser.name, initialiser.data_type, list(initialiser.dims)))
+            listed.add(initialiser.name)
+    return rewritten
+
+
+def import_onnx_to_mx(model):
+    """``(symbol, arg_params, aux_params)`` of an in-memory ONNX model, by MXNet's own importer.
+
+    The same ``GraphProto.from_onnx`` that ``mx.contrib.onnx.import_model`` runs on a file, on
+    :func:`onnx_initialisers_as_inputs` of the model. The importer prints a banner and a
+    deprecation notice on stdout (where a command's JSON goes): they are swallowed.
+    """
+    import_mx()
+    from mxnet.contrib.onnx.onnx2mx.import_onnx import GraphProto
+
+    fixed = onnx_initialisers_as_inputs(model)
+    opset = max((entry.version for entry in fixed.opset_import if entry.domain in ("", "ai.onnx")), default=13)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GraphProto().from_onnx(fixed.graph, opset_version=opset)

@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="let a Keras file's Lambda layers run their saved Python code (refused by default)")
     parser.add_argument("--keras-objects", metavar="FILE.py",
                         help="Python file defining the custom Keras layers a Keras file uses (it is imported)")
-    parser.add_argument("--mx", help="MX builder path/to/file.py:function, fn(num_classes) -> Symbol with input 'data'")
+    parser.add_argument("--mx", help="MX builder path/to/file.py:function, fn(num_classes) -> Symbol with input 'data' "
+                                     "(or a Gluon HybridBlock); or an MXNet model file: PREFIX-symbol.json, model.onnx")
+    parser.add_argument("--mx-params", metavar="FILE",
+                        help="PREFIX-EPOCH.params of a --mx PREFIX-symbol.json (default: the newest epoch beside it)")
     parser.add_argument("--size", help="input size N or HxW (default: the model's, else 299)")
     parser.add_argument("--classes", type=int, help="number of classes (default: the model's, else 1001)")
     parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
@@ -55,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="print only the lint findings; exit 1 if any is an error (see porting.verifier.lint)")
     parser.add_argument("--list", action="store_true", help="list the registered models and exit")
     parser.add_argument("--numeric", action="store_true",
-                        help="also transfer weights and compare every layer's output (inference mode)")
+                        help="also compare every layer's output (inference mode): each side with its own weights "
+                             "when both carry them (--weights and an MXNet file), else TF's transferred into MXNet")
     parser.add_argument("--weights", metavar="CKPT",
                         help="TF checkpoint for --numeric (default: seeded random weights)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and the input (default 0)")
@@ -81,6 +85,7 @@ def _validate(args) -> None:
         arguments.tolerance(value, flag)
     if args.weights:
         arguments.checkpoint(args.weights)
+    arguments.mx_params(args.mx_params, args.mx)
     if args.size is not None:
         arguments.input_fits(batch, arguments.size(args.size))
     if args.out:
@@ -107,7 +112,7 @@ def _main(args) -> int:
                     lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
                     seed=args.seed, rtol=args.rtol, atol=args.atol, tf_input=args.tf_input,
                     tf_output=args.tf_output, trust_keras_code=args.trust_keras_code,
-                    keras_objects=args.keras_objects)
+                    keras_objects=args.keras_objects, mx_params=args.mx_params)
     if args.lint_only:
         return _lint_only(result, args)
     from porting.verifier import render

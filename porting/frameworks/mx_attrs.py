@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
@@ -82,3 +83,12 @@ def symbol_graph(symbol_or_json) -> dict:
     """The symbol's JSON graph as a dict (``nodes``, ``heads``, ``arg_nodes``)."""
     text = symbol_or_json if isinstance(symbol_or_json, str) else symbol_or_json.tojson()
     return json.loads(text)
+
+
+#: What ``--mx`` takes as an MXNet model file rather than a builder (``porting.frameworks.mx_files``).
+MODEL_FILE_SUFFIXES = (".json", ".onnx")
+
+
+def is_model_file(value) -> bool:
+    """Whether an MX side names a model file (``-symbol.json`` / ``.json`` / ``.onnx``), not a builder."""
+    return isinstance(value, (str, os.PathLike)) and str(value).lower().endswith(MODEL_FILE_SUFFIXES)

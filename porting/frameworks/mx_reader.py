@@ -21,13 +21,16 @@ from porting import compat
 from porting.core.graph_walk import Node, consumer_map, fold, reachable
 from porting.core.records import Kind, LayerRecord
 from porting.frameworks.errors import SymbolError
-from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, symbol_graph
+from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, is_model_file, symbol_graph
 from porting.frameworks.mx_op_readers import MX_READERS
 
 mx = compat.import_mx()
 
 #: Ops that forward their input unchanged: the reader sees through them.
 _PASSTHROUGH = {"_copy", "identity", "BlockGrad", "stop_gradient", "MakeLoss", "make_loss"}
+#: Ops read through when they keep the shape (converters write reshapes to the tensor's own shape).
+_RESHAPES = {"Reshape", "reshape"}
+_TRANSPOSES = {"transpose", "Transpose"}
 
 
 @dataclass
@@ -40,30 +43,76 @@ class MxGraph:
     nodes: list = field(default_factory=list)  # the symbol's JSON nodes
     arg_shapes: dict = field(default_factory=dict)
     aux_shapes: dict = field(default_factory=dict)
+    #: The model's own ``(arg_params, aux_params)`` as numpy dicts: read from a file or a Gluon
+    #: block (``mx_files``); None for a builder's symbol, whose values come from the TF side.
+    params: tuple | None = None
+    source: str = ""  # what the MX side was read from, for the report (empty: a builder)
+    #: Converter forms the reader read through (no-op reshapes, transpose pairs), one line each.
+    notes: list = field(default_factory=list)
 
 
-def build_symbol(builder, num_classes: int):
-    """Call the MX builder and check the contract."""
+def build_symbol(builder, num_classes: int, allow_gluon: bool = False):
+    """Call the MX builder and check the contract (``allow_gluon``: a ``HybridBlock`` is returned as is)."""
     try:
         symbol = builder(num_classes)
     except Exception as error:
         raise SymbolError(f"the MX builder raised {type(error).__name__}: {error}") from error
+    if allow_gluon and isinstance(symbol, mx.gluon.HybridBlock):
+        return symbol
     if not isinstance(symbol, mx.sym.Symbol):
-        raise SymbolError(f"the MX builder must return an mx.sym.Symbol, got {type(symbol).__name__}")
+        raise SymbolError(f"the MX builder must return an mx.sym.Symbol, got {type(symbol).__name__} "
+                          "(a Gluon HybridBlock is accepted too)")
     if "data" not in symbol.list_arguments():
         raise SymbolError("the MX builder's symbol has no input variable named 'data' "
                           f"(arguments start with {symbol.list_arguments()[:3]})")
     return symbol
 
 
-def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batch: int = 1) -> MxGraph:
-    """Build (or take) the MX symbol and reduce it to layer records."""
-    if isinstance(builder_or_symbol, mx.sym.Symbol):
+def read_symbol(builder_or_symbol, size: tuple[int, int], num_classes: int, batch: int = 1,
+                params=None) -> MxGraph:
+    """Build (or take) the MX side and reduce it to layer records.
+
+    ``builder_or_symbol``: a builder (returning a Symbol, or a Gluon ``HybridBlock``), a Symbol,
+    an ``mx_files.MxModel``, or a model file (``-symbol.json`` / ``.onnx``, with ``params`` the
+    ``.params`` file of a symbol JSON). File and Gluon sides carry their own parameters.
+    """
+    from porting.frameworks import mx_files
+
+    model = None
+    if isinstance(builder_or_symbol, mx_files.MxModel):
+        model = builder_or_symbol
+    elif is_model_file(builder_or_symbol):
+        model = mx_files.load(builder_or_symbol, params)
+    elif isinstance(builder_or_symbol, mx.sym.Symbol):
         symbol, what = builder_or_symbol, "the MXNet symbol"
+    elif mx_files.is_gluon_block(builder_or_symbol):
+        model = mx_files.from_gluon(builder_or_symbol, size, batch)
     else:
-        symbol = build_symbol(builder_or_symbol, num_classes)
-        what = f"the MX builder {builder_name(builder_or_symbol)!r}"
+        built = build_symbol(builder_or_symbol, num_classes, allow_gluon=True)
+        if mx_files.is_gluon_block(built):
+            model = mx_files.from_gluon(built, size, batch)
+        symbol, what = built, f"the MX builder {builder_name(builder_or_symbol)!r}"
+    if model is not None:
+        graph = records_from_symbol(model.symbol, (batch, 3, size[0], size[1]), f"the MXNet model {model.source}")
+        graph.params, graph.source = model.params, model.source
+        for record in graph.records:  # a converter's folded forms are plausible only where weights were stored
+            record.attrs["stored_weights"] = True
+        _read_stored_scales(graph)
+        return graph
     return records_from_symbol(symbol, (batch, 3, size[0], size[1]), what)
+
+
+def _read_stored_scales(graph: MxGraph) -> None:
+    """A scale stored as a one-element parameter (a converter's residual scale) gets its value as ``scale``."""
+    args, aux = graph.params
+    for record in graph.records:
+        name = record.attrs.get("weight_param")
+        if record.kind != Kind.SCALE or record.attrs.get("scale") is not None or name is None:
+            continue
+        value = args.get(name, aux.get(name))
+        if value is not None and value.size == 1:
+            record.attrs["scale"] = float(value.reshape(()))
+            record.attrs["scale_source"] = f"parameter {name}"
 
 
 def builder_name(builder) -> str:
@@ -224,6 +273,37 @@ def _fold_nhwc_flatten(nodes: list[Node], consumers: dict) -> list[Node]:
     return [node for node in nodes if node.name not in drop]
 
 
+def _fold_transpose_pairs(nodes: list[Node], alias: dict, notes: list) -> list[Node]:
+    """transpose(a) → transpose(b) with b undoing a is no op at all (a converter's NHWC/NCHW round trip).
+
+    ``alias`` gains the pair's output -> its input, so the heads follow too.
+    """
+    by_name = {node.name: node for node in nodes}
+    readers = consumer_map(nodes)
+    rename: dict[str, str] = {}
+    drop: set[str] = set()
+    for node in nodes:
+        first = by_name.get(node.inputs[0]) if node.op in _TRANSPOSES and len(node.inputs) == 1 else None
+        if first is None or first.op not in _TRANSPOSES or first.name in drop or len(first.inputs) != 1 \
+                or readers.get(first.name) != [node.name]:
+            continue
+        a, b = first.attrs.get("axes") or (), node.attrs.get("axes") or ()
+        if not a or len(a) != len(b) or any(a[b[i]] != i for i in range(len(b))):
+            continue
+        drop.update((first.name, node.name))
+        rename[node.name] = rename.get(first.inputs[0], first.inputs[0])
+        notes.append(f"MX {first.name} + {node.name}: transpose {a} then {b} cancel: read through")
+    if not drop:
+        return nodes
+    for key, value in list(alias.items()):
+        alias[key] = rename.get(value, value)
+    alias.update({name: target for name, target in rename.items()})
+    kept = [node for node in nodes if node.name not in drop]
+    for node in kept:
+        node.inputs = [rename.get(name, name) for name in node.inputs]
+    return kept
+
+
 def records_from_symbol(symbol, data_shape, what: str = "the MXNet symbol") -> MxGraph:
     """Records of every layer between ``data`` and the symbol's outputs.
 
@@ -249,6 +329,7 @@ def records_from_symbol(symbol, data_shape, what: str = "the MXNet symbol") -> M
     backward = reachable([head[0] for head in graph["heads"]], sources, within=forward)
     alias: dict[str, str] = {}
     nodes: list[Node] = []
+    notes: list[str] = []
     for index, entry in enumerate(entries):
         if index not in backward:
             continue
@@ -261,16 +342,28 @@ def records_from_symbol(symbol, data_shape, what: str = "the MXNet symbol") -> M
             alias[entry["name"]] = alias.get(names[data_inputs[0][0]], names[data_inputs[0][0]])
             continue
         in_shape = _output_shape(shapes, names[data_inputs[0][0]], data_inputs[0][1]) if data_inputs else None
+        if entry["op"] in _RESHAPES and len(data_inputs) == 1 and in_shape is not None \
+                and tuple(in_shape) == tuple(_output_shape(shapes, entry["name"], 0) or ()):
+            # A converter's reshape to the shape the tensor already has (tf2onnx writes them around
+            # a batch norm on a 1x1 map): the same data, so the layers on both sides of it fold.
+            alias[entry["name"]] = alias.get(names[data_inputs[0][0]], names[data_inputs[0][0]])
+            notes.append(f"MX {entry['name']}: {entry['op']} to its own shape {'x'.join(map(str, in_shape))} "
+                         "keeps the data as it is: read through")
+            continue
         node = _node(entry, [alias.get(names[src], names[src]) for src, _ in data_inputs],
                      _output_shape(shapes, entry["name"], 0), in_shape)
+        weights = [names[src] for src, *_ in entry["inputs"] if src not in backward and entries[src]["op"] == "null"]
+        if weights and node.kind in (Kind.SCALE, Kind.FC, Kind.BIAS):
+            node.attrs["weight_param"] = weights[0]  # a scale, dense weight or bias stored as a parameter
         nodes.append(node)
     # The transpose fold reads the readers from before the masked-average fold rewired its nodes.
     consumers = consumer_map(nodes)
     nodes = _fold_nhwc_flatten(_fold_masked_avg(nodes, {node.name: node for node in nodes}), consumers)
+    nodes = _fold_transpose_pairs(nodes, alias, notes)
     keep = {alias.get(names[head[0]], names[head[0]]) for head in graph["heads"]}
     records = fold(nodes, consumer_map(nodes), keep)
     outputs = {}
     for record in records:
         node_name = record.attrs["output_node"]
         outputs[record.name] = f"{node_name}_output" if f"{node_name}_output" in shapes else node_name
-    return MxGraph(symbol, records, outputs, entries, args, aux)
+    return MxGraph(symbol, records, outputs, entries, args, aux, notes=notes)

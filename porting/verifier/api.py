@@ -149,7 +149,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
            tf_graph=None, numeric: bool = False, weights: str | None = None, seed: int = 0,
            rtol: float | None = None, atol: float | None = None, tf_input: str | None = None,
            tf_output: str | None = None, trust_keras_code: bool = False,
-           keras_objects: str | None = None) -> CompareResult:
+           keras_objects: str | None = None,
+           mx_params: str | None = None) -> CompareResult:
     """Compare a TF builder with an MX builder, layer by layer.
 
     Args:
@@ -165,7 +166,10 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         trust_keras_code: let a Keras file's Lambda layers' saved Python code run (refused
             by default: a model file is data).
         keras_objects: a Python file defining a Keras file's custom layers.
-        mx: ``fn(num_classes) -> Symbol`` or 'file.py:function'.
+        mx: ``fn(num_classes) -> Symbol`` (or a Gluon ``HybridBlock``), 'file.py:function', or an
+            MXNet model file: ``PREFIX-symbol.json`` or ``model.onnx`` (``porting.frameworks.mx_files``).
+            File and Gluon sides carry their own weights: with ``numeric`` each side runs its own.
+        mx_params: the ``PREFIX-EPOCH.params`` of a ``-symbol.json`` (default: the newest epoch beside it).
         size: int, (H, W) or 'HxW'; classes, batch: as fed to both builders.
         is_training: mode for TF builders that accept ``is_training``; default
             True (dropout and batch-norm decay visible), False for numeric parity.
@@ -200,6 +204,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     lint, numeric = arguments.flag(lint, "lint"), arguments.flag(numeric, "numeric")
     if weights is not None:
         weights = arguments.checkpoint(weights)
+    mx_params = arguments.mx_params(mx_params, mx)
     if size is not None:
         size = arguments.size(size)
     if title is not None and not isinstance(title, str):
@@ -231,7 +236,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     tf_fn = (None if tf_graph is not None else load_builder(tf, "tf") if isinstance(tf, str) else
              tf if tf is not None else tf_builder(spec) if spec is not None else None)  # None: tf_graph is the TF side
     classes = classes or (spec.classes if spec else 1001)
-    mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx if mx is not None else mx_builder(spec, size)
+    mx_fn = (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
+             mx if mx is not None else mx_builder(spec, size))
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
         step("build TF graph")
@@ -244,16 +250,18 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["tf"] = time.perf_counter() - started + timings.pop("tf_file", 0.0)
         step("read MXNet symbol")
         started = time.perf_counter()
-        mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch)
+        mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch, params=mx_params)
         timings["mx"] = time.perf_counter() - started
         step("match")
         started = time.perf_counter()
         tf_records, mx_records, equivalences = normalise(tf_graph.records, mx_graph.records)
+        equivalences = list(getattr(mx_graph, "notes", [])) + equivalences
         pairs = match(tf_records, mx_records)
         rows = compare_pairs(pairs)
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
-                         f"{name_tf or getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
+                         f"{name_tf or getattr(tf_fn, '__name__', 'tf')} vs "
+                         f"{mx_graph.source or getattr(mx_fn, '__name__', 'mx')}")
         result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                                rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                                mx_graph=mx_graph, pairs=pairs, timings=timings,
@@ -264,16 +272,59 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             step("lint")
             from porting.verifier import lint as lint_pass
 
-            result.lint = lint_pass.run_pass(result)
+            result.lint = _with_numbers_warning(lint_pass.run_pass(result), pairs, numeric)
         if numeric:
             step("numeric parity")
             from porting.verifier import parity
 
             memory.check_fits(memory.numeric_estimate(tf_graph.records, mx_graph.records, batch, size))
             started = time.perf_counter()
-            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
+            own = _own_weights(tf_graph, mx_graph, weights)
+            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol, **own)
+            if result.numeric_report.error and mx_graph.params is not None and not own:
+                result.numeric_report.error += ("\n(the MXNet side carries its own weights: give the TF side's "
+                                                "too, --weights CKPT, to run each side with its own)")
             timings["numeric"] = time.perf_counter() - started
     return result
+
+
+def _with_numbers_warning(lint_result, pairs, numeric: bool):
+    """The lint result plus one warning when forms taken as equivalent need numbers that did not run.
+
+    A converter's folded form (``porting.core.equivalences``: a batch norm folded into a conv, a
+    scale stored as a weight) is the same computation only if its stored values are right; only
+    ``--numeric`` (with each side's weights) can tell. Without it the verdict says so.
+    """
+    if numeric:
+        return lint_result
+    from dataclasses import replace as replaced
+
+    from porting.verifier.lint.base import Finding, Severity
+
+    layers = [pair.tf.name for pair in pairs if pair.tf is not None and pair.mx is not None
+              and (pair.tf.attrs.get("needs_numbers") or pair.mx.attrs.get("needs_numbers"))]
+    if not layers:
+        return lint_result
+    shown = ", ".join(layers[:3]) + (f", … ({len(layers) - 3} more)" if len(layers) > 3 else "")
+    warning = Finding(shown, "equivalent_if_numbers_agree", Severity.WARNING, "slim form", "converter's form",
+                      f"{len(layers)} layer{'s' if len(layers) != 1 else ''} in a converter's form (a batch norm "
+                      "folded into the conv, a scale stored as a weight) are the same computation only if the "
+                      "stored values are right: structure cannot tell, the numbers were not compared",
+                      "run with --numeric and the weights of both sides (--weights CKPT; the MXNet file's own "
+                      "parameters)")
+    return replaced(lint_result, findings=tuple(lint_result.findings) + (warning,))
+
+
+def _own_weights(tf_graph, mx_graph, weights) -> dict:
+    """Numeric parity's keywords for sides that carry their own weights.
+
+    When the MX side has its own parameters (a model file, a Gluon block) and the TF side has
+    weights too (``weights=`` a checkpoint, or a TF side read from a file: ``own_weights``),
+    each side runs with its own: nothing is transferred. Otherwise today's transfer of the TF
+    values into MXNet stays (the MX side's own parameters are then not used).
+    """
+    tf_has = weights is not None or getattr(tf_graph, "own_weights", False)
+    return {"mx_params": mx_graph.params, "own_weights": True} if mx_graph.params is not None and tf_has else {}
 
 
 def _graph_size(tf_graph, with_batch: bool = False) -> tuple[int, ...]:

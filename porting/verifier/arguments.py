@@ -17,12 +17,15 @@ from porting import util
 from porting.core import memory
 from porting.frameworks import tf_files
 from porting.frameworks.models import ModelSpec, available, get_model
+from porting.frameworks.mx_attrs import is_model_file as is_mx_file
 from porting.util import UsageError
 
 #: The TF builder contract and the MX builder contract, as the messages spell them.
 TF_CONTRACT = ("path/to/file.py:function, fn(images, num_classes) -> (logits, end_points), or a model file "
                "(checkpoint PREFIX with .meta, frozen .pb, SavedModel directory, Keras .h5 / .keras)")
 MX_CONTRACT = "path/to/file.py:function, fn(num_classes) -> Symbol with input 'data'"
+#: What ``--mx`` takes besides a builder: MXNet model files (``porting.frameworks.mx_files``).
+MX_FILES = "PREFIX-symbol.json (with --mx-params or PREFIX-NNNN.params beside it) or model.onnx"
 
 
 def _is_int(value) -> bool:
@@ -81,9 +84,36 @@ def flag(value, name: str, allow_none: bool = False) -> bool | None:
     return value
 
 
+
+def mx_file(value) -> None:
+    """An MXNet model file that exists (it is read later)."""
+    if not Path(value).is_file():
+        raise UsageError(f"--mx: no such file {str(value)!r} (expected {MX_FILES})")
+
+
+def mx_params(value, mx) -> str | None:
+    """``--mx-params``: a ``.params`` file that exists, given only with a ``-symbol.json`` ``--mx``."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise UsageError(f"--mx-params must be a path to PREFIX-NNNN.params, got {value!r}")
+    if not (is_mx_file(mx) and str(mx).lower().endswith(".json")):
+        raise UsageError("--mx-params goes with --mx PREFIX-symbol.json (a builder's or an .onnx model's "
+                         "weights come from elsewhere)")
+    if not Path(value).is_file():
+        raise UsageError(f"--mx-params: no such file {str(value)!r} (expected PREFIX-NNNN.params)")
+    return str(value)
+
+
 def builder(value, side: str) -> None:
-    """A builder argument: None, a callable, or 'path/to/file.py:function' (loaded later)."""
+    """A builder argument: None, a callable, or 'path/to/file.py:function' (loaded later).
+
+    ``--mx`` also takes a model file (:func:`is_mx_file`).
+    """
     if value is None or callable(value):
+        return
+    if side == "mx" and is_mx_file(value):
+        mx_file(value)
         return
     contract = TF_CONTRACT if side == "tf" else MX_CONTRACT
     if side == "tf" and isinstance(value, os.PathLike):
@@ -96,7 +126,8 @@ def builder(value, side: str) -> None:
         return
     path_text, sep, function_name = value.rpartition(":")
     if not sep or not path_text or not function_name:
-        raise UsageError(f"--{side} must be path/to/file.py:function, got {value!r}")
+        also = f" or {MX_FILES}" if side == "mx" else ""
+        raise UsageError(f"--{side} must be path/to/file.py:function{also}, got {value!r}")
     if not Path(path_text).is_file():
         raise UsageError(f"--{side}: builder file {path_text} does not exist or is not a file")
 

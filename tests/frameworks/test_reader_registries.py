@@ -25,7 +25,7 @@ MX_OP_TYPES = {
     "norm": {"BatchNorm", "LRN"},
     "activation": {"Activation", "relu", "sigmoid", "tanh", "LeakyReLU", "clip", "softmax", "SoftmaxOutput",
                    "SoftmaxActivation", "log_softmax", "Softmax"},
-    "dense": {"FullyConnected", "Dropout"},
+    "dense": {"FullyConnected", "Dropout", "_linalg_gemm2", "linalg_gemm2", "dot"},
     "elementwise": {"elemwise_add", "_Plus", "_plus", "broadcast_add", "add_n", "ElementWiseSum", "_add",
                     "_mul_scalar", "_MulScalar", "elemwise_mul", "broadcast_mul", "_Mul", "_mul"},
     "shape": {"Concat", "concat", "Flatten", "flatten", "Reshape", "reshape", "Pad", "pad", "mean", "transpose",

@@ -14,11 +14,11 @@ from __future__ import annotations
 from porting.core.equivalences.base import EQUIVALENCES, Rewrite, equivalence
 from porting.core.equivalences import (  # noqa: F401  (each module registers its rule)
     conv_whole_map, conv_1x1_dense, global_mean, identity_reshape, dropout_absent, single_window_pool,
-    nested_concat, softmax_head)
+    nested_concat, softmax_head, bn_folded, scale_weights)
 
 #: The order the rules are applied in: a rule sees what the earlier ones made of both sides.
 ORDER = ("conv_whole_map", "conv_1x1_dense", "global_mean", "identity_reshape", "dropout_absent", "single_window_pool",
-         "nested_concat", "softmax_head")
+         "nested_concat", "softmax_head", "bn_folded", "scale_weights")
 
 if set(ORDER) != set(EQUIVALENCES) or len(ORDER) != len(set(ORDER)):
     raise RuntimeError(f"equivalences registered {sorted(EQUIVALENCES)} but ORDER lists {list(ORDER)}")

@@ -8,8 +8,10 @@ from porting.frameworks.mx_op_readers import reads
 
 @reads("elemwise_add", "_Plus", "_plus", "broadcast_add", "add_n", "ElementWiseSum", "_add")
 def add(node, attrs) -> None:
-    """elemwise_add, broadcast_add, add_n, ElementWiseSum, _plus... -> add."""
-    node.kind = Kind.ADD
+    """elemwise_add, broadcast_add, add_n, ElementWiseSum, _plus... -> add; bias when the other operand is a parameter."""
+    # One data input: the other operand is off the data path (a stored bias, as converters write
+    # dense layers: gemm + broadcast_add), so it folds into the layer before it like TF's BiasAdd.
+    node.kind = Kind.BIAS if len(node.inputs) == 1 else Kind.ADD
 
 
 @reads("_mul_scalar", "_MulScalar")

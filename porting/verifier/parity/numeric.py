@@ -188,7 +188,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                    rtol: float = DEFAULT_RTOL, atol: float | None = None,
                    atol_range: float = DEFAULT_ATOL_RANGE, images: np.ndarray | None = None,
                    mx_input: np.ndarray | None = None, session=None, allow_missing=(),
-                   allow_unexpected=()) -> NumericReport:
+                   allow_unexpected=(), own_weights: bool = False) -> NumericReport:
     """Run both sides on one seeded input and compare every paired layer.
 
     Args:
@@ -207,6 +207,10 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             values (then ``weights`` / ``tf_values`` are read from it).
         allow_missing, allow_unexpected: patterns for ``weights.transfer`` (e.g. an
             MXNet side built without the AuxLogits head: ``allow_unexpected=['AuxLogits/*']``).
+        own_weights: each side runs with its own weights, nothing is transferred or planned
+            (``porting.verifier.parity.own_weights``): MXNet with ``mx_params``, TF with every
+            variable from ``weights`` / ``tf_values``, or as it is (a TF side with its own weights).
+            The question a converter's user asks: did the conversion keep the numbers?
     """
     from porting.core.match import match
     from porting.verifier import weights as transfer_lib
@@ -219,24 +223,33 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             pairs = match(tf_graph.records, mx_graph.records)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        plan = transfer_lib.plan_transfer(tf_graph, mx_graph, pairs)
-        if weights is not None:
-            values = transfer_lib.CheckpointValues(weights)
-            source = f"checkpoint {values.prefix}"
-        elif tf_values is not None:
-            values, source = tf_values, "given TF values"
-        elif session is not None:
-            values, source = None, "live TF session"
-        elif tf_graph.own_weights:  # a model file's frozen weights: read from the graph, never replaced
-            values, source = None, "the TF model file's own weights"
+        if own_weights:
+            from porting.verifier.parity import own_weights as own
+
+            if mx_params is None:
+                raise ParityError("own_weights needs the MX side's parameters (mx_params)")
+            plan, values, source = None, None, own.describe(tf_graph, weights, tf_values)
         else:
-            values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
+            plan = transfer_lib.plan_transfer(tf_graph, mx_graph, pairs)
+            if weights is not None:
+                values = transfer_lib.CheckpointValues(weights)
+                source = f"checkpoint {values.prefix}"
+            elif tf_values is not None:
+                values, source = tf_values, "given TF values"
+            elif session is not None:
+                values, source = None, "live TF session"
+            else:
+                values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
         report = NumericReport([], rtol, atol, source, seed, atol_range)
         own_session = session is None
         if own_session:
             session = tf.compat.v1.Session(graph=tf_graph.graph)
         try:
-            if values is not None:
+            if own_weights:
+                report.error = own.load_tf_side(session, tf_graph, weights, tf_values)
+                if report.error:
+                    return report
+            elif values is not None:
                 absent = [name for name in plan.tf_variables if name not in values]
                 if absent:
                     plural = "s" if len(absent) != 1 else ""
@@ -255,7 +268,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             seconds["weights"] = time.perf_counter() - started
             step("weight transfer")
             started = time.perf_counter()
-            if mx_params is None:
+            if own_weights:
+                arg_params, aux_params = mx_params
+            elif mx_params is None:
                 arg_params, aux_params, report.transfer = transfer_lib.transfer(
                     plan, values, strict=False, allow_missing=allow_missing, allow_unexpected=allow_unexpected)
                 if not report.transfer.ok:
