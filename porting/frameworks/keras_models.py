@@ -21,6 +21,7 @@ import inspect
 import json
 import pkgutil
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -47,8 +48,10 @@ def learning_phase(is_training: bool | None):
         return
     import tf_keras
 
-    with tf_keras.backend.learning_phase_scope(1 if is_training else 0):
-        yield
+    with warnings.catch_warnings():  # the scope is deprecated in tf-keras, and the only graph-mode way to fix the phase
+        warnings.filterwarnings("ignore", message=".*learning_phase_scope.*", category=UserWarning)
+        with tf_keras.backend.learning_phase_scope(1 if is_training else 0):
+            yield
 
 
 def session():

@@ -238,6 +238,8 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                 values, source = tf_values, "given TF values"
             elif session is not None:
                 values, source = None, "live TF session"
+            elif tf_graph.own_weights:  # a model file's frozen weights: read from the graph, never replaced
+                values, source = None, "the TF model file's own weights"
             else:
                 values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
         report = NumericReport([], rtol, atol, source, seed, atol_range)
