@@ -11,6 +11,9 @@ transform                TF layout             MXNet layout                inver
 ``dense_to_mx``          matmul (in,out)       FullyConnected (out,in)     ``dense_from_mx``
 ``flatten_dense_to_mx``  (H*W*C,out) after an  (out,C*H*W) after an NCHW   ``flatten_dense_from_mx``
                          NHWC flatten          flatten
+``conv_to_dense``        conv (kh,kw,C,O)      FullyConnected (O,C*kh*kw)  ``conv_from_dense``
+                         over the whole map    after an NCHW flatten
+                         (1x1 on a 1x1 map)
 ``identity``             vectors (bias, BN)    same                        ``identity``
 =======================  ====================  ==========================  ========================
 
@@ -108,6 +111,32 @@ def flatten_dense_from_mx(weight: np.ndarray, height: int, width: int, channels:
                                 .reshape(height * width * channels, out))
 
 
+def conv_to_dense(weight: np.ndarray, height: int | None = None, width: int | None = None,
+                  channels: int | None = None) -> np.ndarray:
+    """A conv kernel (kh, kw, C, O) that covers its whole input map -> a dense weight (O, C*kh*kw).
+
+    One output position, ``out[o] = sum x[c, h, w] * k[h, w, c, o]``: a dense layer over the map
+    flattened in NCHW order, (C, H, W), which is how MXNet's ``Flatten`` (and
+    ``FullyConnected(flatten=True)``) reads it. A 1x1 conv on a 1x1 map is the case kh = kw = 1.
+    ``height``, ``width``, ``channels``: the kernel's (kh, kw, C) when known, checked.
+    """
+    kh, kw, found, out = _check_rank(weight, 4, "conv_to_dense").shape
+    for name, expected, actual in (("height", height, kh), ("width", width, kw), ("channels", channels, found)):
+        if expected is not None and expected != actual:
+            raise LayoutError(f"conv_to_dense: kernel {weight.shape} has {name} {actual}, expected {expected}")
+    return np.ascontiguousarray(weight.transpose(3, 2, 0, 1).reshape(out, found * kh * kw))
+
+
+def conv_from_dense(weight: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """Inverse of :func:`conv_to_dense`: (O, C*kh*kw) -> (kh, kw, C, O), with kh = ``height``, kw = ``width``."""
+    weight = _check_rank(weight, 2, "conv_from_dense")
+    if weight.shape[1] != height * width * channels:
+        raise LayoutError(f"conv_from_dense: weight has {weight.shape[1]} columns, a {height}x{width} kernel over "
+                          f"{channels} channels reads {height * width * channels}")
+    out = weight.shape[0]
+    return np.ascontiguousarray(weight.reshape(out, channels, height, width).transpose(2, 3, 1, 0))
+
+
 def nhwc_to_nchw(array: np.ndarray) -> np.ndarray:
     """A TF activation (N, H, W, C) as MXNet lays it out (N, C, H, W); other ranks pass."""
     array = np.asarray(array)
@@ -133,6 +162,7 @@ TRANSFORMS = {
     "depthwise_to_mx": (depthwise_to_mx, depthwise_from_mx),
     "dense_to_mx": (dense_to_mx, dense_from_mx),
     "flatten_dense_to_mx": (flatten_dense_to_mx, flatten_dense_from_mx),
+    "conv_to_dense": (conv_to_dense, conv_from_dense),
 }
 
 
@@ -158,6 +188,7 @@ SHAPES = {
     "depthwise_to_mx": _ranked(4, "depthwise_to_mx", lambda s, multiplier=None: (s[2] * s[3], 1, s[0], s[1])),
     "dense_to_mx": _ranked(2, "dense_to_mx", lambda s: (s[1], s[0])),
     "flatten_dense_to_mx": _flatten_shape,
+    "conv_to_dense": _ranked(4, "conv_to_dense", lambda s, **_geometry: (s[3], s[0] * s[1] * s[2])),
 }
 
 

@@ -59,7 +59,6 @@ def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | N
     """
     from porting.frameworks import mx_reader
     from porting.verifier import weights
-    from porting.core.match import match
 
     mxnet = compat.import_mx()
     tf_fn, mx_fn, size, classes = _sides(model, tf, mx, size, classes)
@@ -71,7 +70,7 @@ def tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf: str | N
         step("read MXNet symbol")
         mx_graph = mx_reader.read_symbol(symbol if symbol is not None else mx_fn, size, classes)
         step("match")
-        plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+        plan = weights.plan_transfer(tf_graph, mx_graph)  # the pairing of verify(), equivalences included
         step("transfer")
         arg_params, aux_params, report = weights.transfer(plan, values, allow_missing=allow_missing,
                                                           allow_unexpected=allow_unexpected)
@@ -96,7 +95,6 @@ def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | N
     """
     from porting.frameworks import mx_reader
     from porting.verifier import weights
-    from porting.core.match import match
 
     mxnet = compat.import_mx()
     for path in input_files(prefix, epoch):
@@ -111,7 +109,7 @@ def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | N
         step("read MXNet symbol")
         mx_graph = mx_reader.read_symbol(symbol, size, classes)
         step("match")
-        plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+        plan = weights.plan_transfer(tf_graph, mx_graph)  # the pairing of verify(), equivalences included
         step("transfer")
         values, report = weights.reverse_transfer(plan, arg_params, aux_params, allow_missing=allow_missing,
                                                   allow_unexpected=allow_unexpected)

@@ -4,6 +4,15 @@ Names are never guessed: for every layer pair the verifier matched, the TF value
 from the TF ops of the record and the MXNet parameters from the MXNet node's inputs
 (``sources``). Layouts come from ``porting.core.layouts``, including the flatten-order
 reorder when a dense layer reads a spatial NHWC flatten.
+
+Across equivalent forms (``porting.core.equivalences``): where the pairing took a TF
+convolution over its whole input map (slim's VGG/AlexNet ``fc6``) or a 1x1 convolution on
+a 1x1 map (``fc7``, ``fc8``, Inception's logits) as the dense layer an MXNet port writes,
+the kernel (kh, kw, C, O) becomes the FullyConnected weight (O, C*kh*kw) by
+``layouts.conv_to_dense``: the order MXNet's ``Flatten`` reads an NCHW map in, the one
+the equivalence's canonical form declares. A port that flattens in another order (a
+transpose to NHWC first) then reads permuted features: the ``flatten_order`` lint
+reports it, and numeric parity shows it at that dense layer.
 """
 from __future__ import annotations
 
@@ -20,6 +29,14 @@ from porting.verifier.weights.sources import TfSource, fix_gamma, flat_geometry
 _FILLS = {"bias": (0.0, "0: TF has no bias here"), "gamma": (1.0, "1: TF's batch norm has no scale (gamma)")}
 
 
+def pair_graphs(tf_graph, mx_graph):
+    """The layer pairing ``verify`` makes: equivalent forms normalised, then matched."""
+    from porting.core.equivalences import normalise
+    from porting.core.match import match
+
+    return match(*normalise(tf_graph.records, mx_graph.records)[:2])
+
+
 def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
     """Map every MXNet parameter to its TF source, using the layer pairing.
 
@@ -27,13 +44,10 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
         tf_graph: a ``tf_reader.TfGraph`` (inference mode, so batch norms read their
             moving statistics).
         mx_graph: an ``mx_reader.MxGraph``.
-        pairs: ``porting.core.match.match(tf_graph.records, mx_graph.records)``; computed
-            when omitted.
+        pairs: the pairing of ``verify`` (``result.pairs``); :func:`pair_graphs` when omitted.
     """
-    from porting.core.match import match
-
     if pairs is None:
-        pairs = match(tf_graph.records, mx_graph.records)
+        pairs = pair_graphs(tf_graph, mx_graph)
     graph = tf_graph.graph
     variables = tf_variables.graph_variables(graph)
     params = sources.mx_parameters(mx_graph)
@@ -49,7 +63,8 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
     for pair in pairs:
         if pair.tf is None or pair.mx is None:
             continue
-        tf_roles = sources.tf_roles(graph, pair.tf)
+        # The record as read from the graph: an equivalence may have relabelled its ops (a conv as a dense).
+        tf_roles = sources.tf_roles(graph, tf_records.get(pair.tf.name, pair.tf))
         mx_roles = sources.mx_roles(mx_graph, index, pair.mx)
         if not tf_roles and not mx_roles:
             continue
@@ -159,6 +174,12 @@ def _weight_transform(pair, source: TfSource, tf_records, mx_records):
         return "depthwise_to_mx", (("multiplier", multiplier),), ""
     if tf.kind == Kind.CONV:
         return "hwio_to_oihw", (), ""
+    if tf.kind == Kind.FC and source.tf_shape is not None and len(source.tf_shape) == 4:
+        # A conv taken as a dense layer (porting.core.equivalences: conv_whole_map, conv_1x1_dense).
+        height, width, channels, _ = source.tf_shape
+        return ("conv_to_dense", (("height", height), ("width", width), ("channels", channels)),
+                f"a {height}x{width} conv over {channels} channels taken as a dense layer: its kernel read in "
+                "MXNet's NCHW flatten order")
     if tf.kind == Kind.FC:
         tf_flat = _flatten_geometry(tf_records, tf, "NHWC")
         mx_flat = _flatten_geometry(mx_records, mx, "NCHW")
