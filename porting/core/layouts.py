@@ -14,6 +14,8 @@ transform                TF layout             MXNet layout                inver
 ``conv_to_dense``        conv (kh,kw,C,O)      FullyConnected (O,C*kh*kw)  ``conv_from_dense``
                          over the whole map    after an NCHW flatten
                          (1x1 on a 1x1 map)
+``dense_to_conv``        (H*W*C,O) after an    Convolution (O,C,H,W) over  ``conv_from_dense_mx``
+                         NHWC flatten          the whole H x W map
 ``identity``             vectors (bias, BN)    same                        ``identity``
 =======================  ====================  ==========================  ========================
 
@@ -141,6 +143,28 @@ def conv_from_dense(weight: np.ndarray, height: int, width: int, channels: int) 
     return np.ascontiguousarray(weight.reshape(out, channels, height, width).transpose(2, 3, 1, 0))
 
 
+def dense_to_conv(weight: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """A dense kernel (H*W*C, O) reading an NHWC flatten -> the MXNet conv weight (O, C, H, W) over that map.
+
+    TF row ``(h*W + w)*C + c`` holds the weight of input (h, w, c): the kernel's ``[o, c, h, w]``.
+    With H = W = 1 (a dense layer on a vector, a 1x1 conv on a 1x1 map) this is ``w.T``.
+    """
+    weight = _check_rank(weight, 2, "dense_to_conv")
+    if weight.shape[0] != height * width * channels:
+        raise LayoutError(f"dense_to_conv: kernel has {weight.shape[0]} rows, a {height}x{width}x{channels} map "
+                          f"has {height * width * channels}")
+    out = weight.shape[1]
+    return np.ascontiguousarray(weight.reshape(height, width, channels, out).transpose(3, 2, 0, 1))
+
+
+def conv_from_dense_mx(weight: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """Inverse of :func:`dense_to_conv`: (O, C, H, W) -> (H*W*C, O)."""
+    weight = _check_rank(weight, 4, "conv_from_dense_mx")
+    if tuple(weight.shape[1:]) != (channels, height, width):
+        raise LayoutError(f"conv_from_dense_mx: weight {weight.shape} is not (O, {channels}, {height}, {width})")
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(height * width * channels, weight.shape[0]))
+
+
 def nhwc_to_nchw(array: np.ndarray) -> np.ndarray:
     """A TF activation (N, H, W, C) as MXNet lays it out (N, C, H, W); other ranks pass."""
     array = np.asarray(array)
@@ -167,6 +191,7 @@ TRANSFORMS = {
     "dense_to_mx": (dense_to_mx, dense_from_mx),
     "flatten_dense_to_mx": (flatten_dense_to_mx, flatten_dense_from_mx),
     "conv_to_dense": (conv_to_dense, conv_from_dense),
+    "dense_to_conv": (dense_to_conv, conv_from_dense_mx),
 }
 
 
@@ -175,6 +200,12 @@ def _flatten_shape(shape, height, width, channels):
         raise LayoutError(f"flatten_dense_to_mx: kernel {tuple(shape)} does not read a flattened "
                           f"{height}x{width}x{channels} map")
     return (shape[1], shape[0])
+
+
+def _dense_to_conv_shape(shape, height, width, channels):
+    if shape[0] != height * width * channels:
+        raise LayoutError(f"dense_to_conv: kernel {tuple(shape)} does not read a flattened {height}x{width}x{channels} map")
+    return (shape[1], channels, height, width)
 
 
 def _ranked(rank: int, what: str, rule):
@@ -193,6 +224,7 @@ SHAPES = {
     "dense_to_mx": _ranked(2, "dense_to_mx", lambda s: (s[1], s[0])),
     "flatten_dense_to_mx": _flatten_shape,
     "conv_to_dense": _ranked(4, "conv_to_dense", lambda s, **_geometry: (s[3], s[0] * s[1] * s[2])),
+    "dense_to_conv": _ranked(2, "dense_to_conv", _dense_to_conv_shape),
 }
 
 

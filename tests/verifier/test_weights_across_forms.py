@@ -76,6 +76,30 @@ def test_conv_from_dense_equals_the_dense_layer(geometry):
     assert layouts.conv_to_dense(layouts.conv_from_dense(weight, kh, kw, channels)).tobytes() == weight.tobytes()
 
 
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: "x".join(map(str, g)))
+def test_conv_over_the_whole_map_equals_dense_of_an_nhwc_flatten(geometry):
+    """The other way round: TF flattens (NHWC) and multiplies, MXNet convolves the whole map."""
+    tf, mx = compat.import_tf(), compat.import_mx()
+    x, _, bias = _arrays(geometry, seed=3)
+    kh, kw, channels, out = geometry
+    dense = np.random.default_rng(4).standard_normal((kh * kw * channels, out)).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        flat = tf.reshape(tf.constant(x), (x.shape[0], -1))  # slim.flatten of NHWC: (h, w, c) order
+        logits = tf.nn.bias_add(tf.matmul(flat, tf.constant(dense)), tf.constant(bias))
+    with tf.compat.v1.Session(graph=graph) as session:
+        reference = session.run(logits)
+    kernel = layouts.dense_to_conv(dense, kh, kw, channels)
+    assert kernel.shape == layouts.shape_to_mx("dense_to_conv", dense.shape, height=kh, width=kw, channels=channels)
+    net = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(kh, kw), num_filter=out, name="conv")
+    executor = net.bind(mx.cpu(), args={"data": mx.nd.array(layouts.nhwc_to_nchw(x)), "conv_weight": mx.nd.array(kernel),
+                                        "conv_bias": mx.nd.array(bias)}, grad_req="null")
+    actual = executor.forward(is_train=False)[0].asnumpy()
+    assert actual.shape == (x.shape[0], out, 1, 1)
+    np.testing.assert_allclose(actual.reshape(x.shape[0], out), reference, rtol=1e-5, atol=1e-5)
+    assert layouts.conv_from_dense_mx(kernel, kh, kw, channels).tobytes() == dense.tobytes()
+
+
 def test_an_nhwc_flatten_with_the_same_weight_differs():
     """The weight is laid out for MXNet's NCHW flatten: a transposed (NHWC) flatten reads permuted features."""
     x, kernel, bias = _arrays(GEOMETRIES[0])
@@ -92,6 +116,8 @@ def test_layout_errors_name_the_geometry():
         layouts.conv_from_dense(np.zeros((5, 24), np.float32), 3, 3, 4)
     with pytest.raises(layouts.LayoutError, match="4-D"):
         layouts.conv_to_dense(np.zeros((24, 5), np.float32))
+    with pytest.raises(layouts.LayoutError, match="3x3x4 map"):
+        layouts.shape_to_mx("dense_to_conv", (24, 5), height=3, width=3, channels=4)
 
 
 # ------------------------------------------------------------------ a tiny network, both heads
@@ -144,7 +170,17 @@ def test_numeric_passes_across_the_two_heads(tiny):
     counts = report.transfer.counts()
     assert counts.get("conv_to_dense") == 2  # fc6 (6x6 over the whole map) and fc7 (1x1 on 1x1)
     compared = {layer.tf: layer.mx for layer in report.layers}
-    assert compared["Tiny/fc6"] == "fc6" and compared["Tiny/fc7"] == "fc7"
+    assert compared["Tiny/fc6"] == "fc6" and compared["Tiny/fc7"] == "fc7"  # (N, 8, 1, 1) vs (N, 8); logits
+    assert "softmax" not in compared.values()  # MXNet's SoftmaxOutput is compared at its input, TF's logits
+
+
+def test_numeric_parity_pairs_across_forms_by_itself(tiny):
+    """Without a pairing given, numeric parity pairs as verify() does (the equivalences first)."""
+    from porting.verifier import parity
+
+    report = parity.numeric_parity(tiny.tf_graph, tiny.mx_graph, seed=2)
+    assert report, report.error or report.first_divergence
+    assert report.transfer.counts().get("conv_to_dense") == 2
 
 
 def test_numeric_fails_at_the_dense_layer_after_an_nhwc_flatten(tiny):
@@ -174,3 +210,42 @@ def test_weights_round_trip_across_the_two_heads(tiny):
     assert back_report.ok and set(back) == set(values)
     for name, value in values.items():
         assert back[name].shape == value.shape and back[name].tobytes() == value.tobytes(), name
+
+
+def tf_dense_head(images, num_classes):
+    """The other way round: slim.flatten (NHWC) + fully_connected layers."""
+    tf = compat.import_tf()
+    slim = compat.import_slim()
+    with tf.compat.v1.variable_scope("Dense"):
+        net = slim.conv2d(images, 4, 3, scope="conv1")
+        net = slim.max_pool2d(net, 2, scope="pool1")
+        net = slim.fully_connected(slim.flatten(net), 8, scope="fc6")
+        logits = slim.fully_connected(net, num_classes, activation_fn=None, scope="fc7")
+    return logits, {"Logits": logits}
+
+
+def mx_conv_head(num_classes):
+    """slim's form on the MXNet side: a conv over the whole 6x6 map and a 1x1 conv, then a Flatten."""
+    mx = compat.import_mx()
+    net = mx.sym.Convolution(mx.sym.Variable("data"), num_filter=4, kernel=(3, 3), pad=(1, 1), name="conv1")
+    net = mx.sym.Pooling(mx.sym.Activation(net, act_type="relu"), pool_type="max", kernel=(2, 2), stride=(2, 2))
+    net = mx.sym.Activation(mx.sym.Convolution(net, num_filter=8, kernel=(6, 6), name="fc6"), act_type="relu")
+    net = mx.sym.Convolution(net, num_filter=num_classes, kernel=(1, 1), name="fc7")
+    return mx.sym.Flatten(net)
+
+
+def test_dense_head_against_a_conv_head_numeric_and_round_trip():
+    from porting.verifier import weights
+    from porting.verifier.api import verify
+
+    result = verify(tf=tf_dense_head, mx=mx_conv_head, size=SIZE, classes=CLASSES, numeric=True, lint=False)
+    report = result.numeric_report
+    assert report, report.error or report.first_divergence
+    assert report.transfer.counts().get("dense_to_conv") == 2
+    plan = weights.plan_transfer(result.tf_graph, result.mx_graph)
+    values = weights.seeded_values(plan, seed=6)
+    arg_params, aux_params, _ = weights.transfer(plan, values)
+    back, back_report = weights.reverse_transfer(plan, arg_params, aux_params)
+    assert back_report.ok
+    for name, value in values.items():
+        assert back[name].tobytes() == value.tobytes(), name

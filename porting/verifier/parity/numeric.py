@@ -196,7 +196,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
 
     Args:
         tf_graph, mx_graph: from ``tf_reader.read_graph`` (inference mode) and ``mx_reader.read_symbol``.
-        pairs: the layer pairing (computed when omitted).
+        pairs: the layer pairing (``result.pairs``; ``weights.pair_graphs`` when omitted).
         weights: a TF checkpoint path; else ``tf_values``; else seeded random values.
         tf_values: TF variable name -> array, every variable of the graph.
         mx_params: ``(arg_params, aux_params)`` to run MXNet with instead of the
@@ -211,7 +211,6 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         allow_missing, allow_unexpected: patterns for ``weights.transfer`` (e.g. an
             MXNet side built without the AuxLogits head: ``allow_unexpected=['AuxLogits/*']``).
     """
-    from porting.core.match import match
     from porting.verifier import weights as transfer_lib
 
     tf = compat.import_tf()
@@ -219,7 +218,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         step("weights")
         _check_inference(tf_graph)
         if pairs is None:
-            pairs = match(tf_graph.records, mx_graph.records)
+            pairs = transfer_lib.pair_graphs(tf_graph, mx_graph)  # as verify() pairs: equivalences first
         seconds: dict[str, float] = {}
         started = time.perf_counter()
         plan = transfer_lib.plan_transfer(tf_graph, mx_graph, pairs)

@@ -12,7 +12,10 @@ the kernel (kh, kw, C, O) becomes the FullyConnected weight (O, C*kh*kw) by
 ``layouts.conv_to_dense``: the order MXNet's ``Flatten`` reads an NCHW map in, the one
 the equivalence's canonical form declares. A port that flattens in another order (a
 transpose to NHWC first) then reads permuted features: the ``flatten_order`` lint
-reports it, and numeric parity shows it at that dense layer.
+reports it, and numeric parity shows it at that dense layer. The other way round (a TF
+dense layer after an NHWC flatten, an MXNet conv over the whole map) the dense kernel's
+rows are laid out as the conv's (O, C, H, W) by ``layouts.dense_to_conv``. Both are
+permutations, so MXNet -> TF gives every TF tensor back bit for bit.
 """
 from __future__ import annotations
 
@@ -96,7 +99,7 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
                 if role == "gamma" and _neutral(role, source.constant):
                     note = "1: TF's batch norm has no scale (its gamma is a constant 1)"
             if role == "weight":
-                transform, args, note = _weight_transform(pair, source, tf_records, mx_records)
+                transform, args, note = _weight_transform(pair, source, tf_records, mx_records, mx_shape)
             if role == "gamma" and fix_gamma(index, pair.mx) and source.source == SOURCE_VARIABLE:
                 warnings.append(f"{pair.tf.name}: TF learns a batch-norm gamma ({source.tf_name}) but MXNet's "
                                 f"{pair.mx.name} has fix_gamma=True, which ignores it (PITFALLS.md #5a)")
@@ -166,7 +169,7 @@ def _flatten_geometry(records_by_name: dict[str, LayerRecord], record: LayerReco
     return flat_geometry(records_by_name, records_by_name[record.inputs[0]], layout)
 
 
-def _weight_transform(pair, source: TfSource, tf_records, mx_records):
+def _weight_transform(pair, source: TfSource, tf_records, mx_records, mx_shape=None):
     """(transform name, keyword args, note) for a weight of a paired layer."""
     tf, mx = pair.tf, pair.mx
     if tf.kind == Kind.DWCONV:
@@ -180,6 +183,16 @@ def _weight_transform(pair, source: TfSource, tf_records, mx_records):
         return ("conv_to_dense", (("height", height), ("width", width), ("channels", channels)),
                 f"a {height}x{width} conv over {channels} channels taken as a dense layer: its kernel read in "
                 "MXNet's NCHW flatten order")
+    if tf.kind == Kind.FC and mx_shape is not None and len(mx_shape) == 4:
+        # The other way round: a TF dense layer, an MXNet conv over the whole map (or 1x1 on 1x1).
+        _, channels, height, width = mx_shape
+        tf_flat = _flatten_geometry(tf_records, tf, "NHWC")
+        if tf_flat is not None and tuple(tf_flat) != (height, width, channels):
+            tf_flat = None  # not the map the MXNet kernel covers: left to the shape check to report
+        if tf_flat is not None or (height, width) == (1, 1):
+            return ("dense_to_conv", (("height", height), ("width", width), ("channels", channels)),
+                    f"reads {'an NHWC flatten of ' if tf_flat else 'a vector of '}{height}x{width}x{channels}: "
+                    "rows laid out as the MXNet conv's kernel")
     if tf.kind == Kind.FC:
         tf_flat = _flatten_geometry(tf_records, tf, "NHWC")
         mx_flat = _flatten_geometry(mx_records, mx, "NCHW")
