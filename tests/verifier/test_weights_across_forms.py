@@ -249,3 +249,23 @@ def test_dense_head_against_a_conv_head_numeric_and_round_trip():
     assert back_report.ok
     for name, value in values.items():
         assert back[name].tobytes() == value.tobytes(), name
+
+
+def tf_conv_head_with_predictions(images, num_classes):
+    """``tf_conv_head`` with slim's ``Predictions`` softmax in the graph (as the ResNets and Inceptions have)."""
+    tf = compat.import_tf()
+    logits, end_points = tf_conv_head(images, num_classes)
+    end_points["Predictions"] = tf.nn.softmax(logits, name="Predictions")
+    return logits, end_points
+
+
+def test_softmax_output_faces_tfs_softmax_with_no_label():
+    """Both sides end in a softmax: MXNet's SoftmaxOutput runs without a label (inference never reads it)."""
+    from porting.verifier.api import verify
+
+    result = verify(tf=tf_conv_head_with_predictions, mx=mx_dense_head, size=SIZE, classes=CLASSES, numeric=True,
+                    lint=False)
+    report = result.numeric_report
+    assert report, report.error or report.first_divergence
+    softmaxes = [layer for layer in report.layers if layer.mx == "softmax"]
+    assert len(softmaxes) == 1 and softmaxes[0].kind.value == "softmax"
