@@ -11,6 +11,11 @@ transform                TF layout             MXNet layout                inver
 ``dense_to_mx``          matmul (in,out)       FullyConnected (out,in)     ``dense_from_mx``
 ``flatten_dense_to_mx``  (H*W*C,out) after an  (out,C*H*W) after an NCHW   ``flatten_dense_from_mx``
                          NHWC flatten          flatten
+``conv_to_dense``        conv (kh,kw,C,O)      FullyConnected (O,C*kh*kw)  ``conv_from_dense``
+                         over the whole map    after an NCHW flatten
+                         (1x1 on a 1x1 map)
+``dense_to_conv``        (H*W*C,O) after an    Convolution (O,C,H,W) over  ``conv_from_dense_mx``
+                         NHWC flatten          the whole H x W map
 ``identity``             vectors (bias, BN)    same                        ``identity``
 =======================  ====================  ==========================  ========================
 
@@ -108,6 +113,58 @@ def flatten_dense_from_mx(weight: np.ndarray, height: int, width: int, channels:
                                 .reshape(height * width * channels, out))
 
 
+def conv_to_dense(weight: np.ndarray, height: int | None = None, width: int | None = None,
+                  channels: int | None = None) -> np.ndarray:
+    """A conv kernel (kh, kw, C, O) that covers its whole input map -> a dense weight (O, C*kh*kw).
+
+    One output position, ``out[o] = sum x[c, h, w] * k[h, w, c, o]``: a dense layer over the map
+    flattened in NCHW order, (C, H, W), which is how MXNet's ``Flatten`` (and
+    ``FullyConnected(flatten=True)``) reads it. A 1x1 conv on a 1x1 map is the case kh = kw = 1.
+    ``height``, ``width``, ``channels``: the kernel's (kh, kw, C) when known, checked.
+    """
+    weight = _check_rank(weight, 4, "conv_to_dense")
+    kh, kw, found, out = weight.shape
+    for name, expected, actual in (("height", height, kh), ("width", width, kw), ("channels", channels, found)):
+        if expected is not None and expected != actual:
+            raise LayoutError(f"conv_to_dense: kernel {weight.shape} has {name} {actual}, expected {expected}")
+    result = np.empty((out, found, kh, kw), dtype=weight.dtype)
+    for channel in range(found):  # one input channel per copy: ~10x faster than one transpose of VGG's fc6 (400 MB)
+        result[:, channel] = weight[:, :, channel, :].transpose(2, 0, 1)
+    return result.reshape(out, found * kh * kw)
+
+
+def conv_from_dense(weight: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """Inverse of :func:`conv_to_dense`: (O, C*kh*kw) -> (kh, kw, C, O), with kh = ``height``, kw = ``width``."""
+    weight = _check_rank(weight, 2, "conv_from_dense")
+    if weight.shape[1] != height * width * channels:
+        raise LayoutError(f"conv_from_dense: weight has {weight.shape[1]} columns, a {height}x{width} kernel over "
+                          f"{channels} channels reads {height * width * channels}")
+    out = weight.shape[0]
+    return np.ascontiguousarray(weight.reshape(out, channels, height, width).transpose(2, 3, 1, 0))
+
+
+def dense_to_conv(weight: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """A dense kernel (H*W*C, O) reading an NHWC flatten -> the MXNet conv weight (O, C, H, W) over that map.
+
+    TF row ``(h*W + w)*C + c`` holds the weight of input (h, w, c): the kernel's ``[o, c, h, w]``.
+    With H = W = 1 (a dense layer on a vector, a 1x1 conv on a 1x1 map) this is ``w.T``.
+    """
+    weight = _check_rank(weight, 2, "dense_to_conv")
+    if weight.shape[0] != height * width * channels:
+        raise LayoutError(f"dense_to_conv: kernel has {weight.shape[0]} rows, a {height}x{width}x{channels} map "
+                          f"has {height * width * channels}")
+    out = weight.shape[1]
+    return np.ascontiguousarray(weight.reshape(height, width, channels, out).transpose(3, 2, 0, 1))
+
+
+def conv_from_dense_mx(weight: np.ndarray, height: int, width: int, channels: int) -> np.ndarray:
+    """Inverse of :func:`dense_to_conv`: (O, C, H, W) -> (H*W*C, O)."""
+    weight = _check_rank(weight, 4, "conv_from_dense_mx")
+    if tuple(weight.shape[1:]) != (channels, height, width):
+        raise LayoutError(f"conv_from_dense_mx: weight {weight.shape} is not (O, {channels}, {height}, {width})")
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(height * width * channels, weight.shape[0]))
+
+
 def nhwc_to_nchw(array: np.ndarray) -> np.ndarray:
     """A TF activation (N, H, W, C) as MXNet lays it out (N, C, H, W); other ranks pass."""
     array = np.asarray(array)
@@ -133,6 +190,8 @@ TRANSFORMS = {
     "depthwise_to_mx": (depthwise_to_mx, depthwise_from_mx),
     "dense_to_mx": (dense_to_mx, dense_from_mx),
     "flatten_dense_to_mx": (flatten_dense_to_mx, flatten_dense_from_mx),
+    "conv_to_dense": (conv_to_dense, conv_from_dense),
+    "dense_to_conv": (dense_to_conv, conv_from_dense_mx),
 }
 
 
@@ -141,6 +200,12 @@ def _flatten_shape(shape, height, width, channels):
         raise LayoutError(f"flatten_dense_to_mx: kernel {tuple(shape)} does not read a flattened "
                           f"{height}x{width}x{channels} map")
     return (shape[1], shape[0])
+
+
+def _dense_to_conv_shape(shape, height, width, channels):
+    if shape[0] != height * width * channels:
+        raise LayoutError(f"dense_to_conv: kernel {tuple(shape)} does not read a flattened {height}x{width}x{channels} map")
+    return (shape[1], channels, height, width)
 
 
 def _ranked(rank: int, what: str, rule):
@@ -158,6 +223,8 @@ SHAPES = {
     "depthwise_to_mx": _ranked(4, "depthwise_to_mx", lambda s, multiplier=None: (s[2] * s[3], 1, s[0], s[1])),
     "dense_to_mx": _ranked(2, "dense_to_mx", lambda s: (s[1], s[0])),
     "flatten_dense_to_mx": _flatten_shape,
+    "conv_to_dense": _ranked(4, "conv_to_dense", lambda s, **_geometry: (s[3], s[0] * s[1] * s[2])),
+    "dense_to_conv": _ranked(2, "dense_to_conv", _dense_to_conv_shape),
 }
 
 

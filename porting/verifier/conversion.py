@@ -120,7 +120,6 @@ def convert_tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf:
     """:func:`tf_to_mx`, returning the :class:`Conversion` (to run TF on the same weights afterwards)."""
     from porting.frameworks import mx_reader
     from porting.verifier import weights
-    from porting.core.match import match
 
     mxnet = compat.import_mx()
     tf_fn, mx_fn, size, classes = _sides(model, tf, mx, size, classes)
@@ -132,7 +131,7 @@ def convert_tf_to_mx(checkpoint: str, out: str, *, model: str | None = None, tf:
         step("read MXNet symbol")
         mx_graph = mx_reader.read_symbol(symbol if symbol is not None else mx_fn, size, classes)
         step("match")
-        pairs = match(tf_graph.records, mx_graph.records)
+        pairs = weights.pair_graphs(tf_graph, mx_graph)  # the pairing of verify(), equivalences included
         plan = weights.plan_transfer(tf_graph, mx_graph, pairs)
         step("transfer")
         arg_params, aux_params, report = weights.transfer(plan, values, allow_missing=allow_missing,
@@ -158,7 +157,6 @@ def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | N
     """
     from porting.frameworks import mx_reader
     from porting.verifier import weights
-    from porting.core.match import match
 
     mxnet = compat.import_mx()
     for path in input_files(prefix, epoch):
@@ -173,7 +171,7 @@ def mx_to_tf(prefix: str, out_checkpoint: str, *, epoch: int = 0, model: str | N
         step("read MXNet symbol")
         mx_graph = mx_reader.read_symbol(symbol, size, classes)
         step("match")
-        plan = weights.plan_transfer(tf_graph, mx_graph, match(tf_graph.records, mx_graph.records))
+        plan = weights.plan_transfer(tf_graph, mx_graph)  # the pairing of verify(), equivalences included
         step("transfer")
         values, report = weights.reverse_transfer(plan, arg_params, aux_params, allow_missing=allow_missing,
                                                   allow_unexpected=allow_unexpected)

@@ -195,8 +195,10 @@ def main(argv=None) -> int:
         "the correct port's report does not have. Training-only mutants change nothing at inference; only the "
         "lint can see them.", "",
         "## Summary", "",
-        f"- correct ports that PASS: {sum(v == 'PASSED' for _, v, _ in correct)}/{len(correct)}; "
-        f"with `--numeric`: {sum(n == 'PASSED' for _, _, n in correct)}/{len(correct)}",
+        f"- correct ports that PASS: {sum(v == 'PASSED' for _, v, _ in correct)}/{len(correct)}",
+        f"- correct ports that PASS `--numeric` (seeded weights through the verifier's transfer): "
+        f"{sum(n == 'PASSED' for _, _, n in correct)}/{len(correct)}"
+        f"{'; failing: ' + ', '.join(net for net, _, n in correct if n != 'PASSED') if any(n != 'PASSED' for _, _, n in correct) else ''}",
         f"- mutants that FAIL: {sum(v == 'FAILED' for _, v, _ in mutants)}/{len(mutants)} "
         "(a failure means little while the correct port fails too)",
         f"- mutants whose first problem row is at their root: {len(at_root)}/{len(mutants)}: "

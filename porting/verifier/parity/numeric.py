@@ -20,6 +20,7 @@ from porting.core import layouts
 from porting.core.records import Kind
 from porting.core.tolerances import DEFAULT_ATOL_RANGE, DEFAULT_RTOL, ParityResult, compare_arrays, tolerance_text
 from porting.verifier.parity.hints import hint
+from porting.verifier.weights.sources import is_mx_label
 
 
 #: The steps of a numeric run, as its progress bar names them.
@@ -62,6 +63,8 @@ def run_mx(mx_graph, arg_params: dict, aux_params: dict, names, data: np.ndarray
             args[name] = mx.nd.array(data, ctx=context)
         elif name in arg_params:
             args[name] = array(arg_params[name])
+        elif is_mx_label(name):  # a SoftmaxOutput's label: its inference forward never reads it
+            args[name] = mx.nd.zeros(mx_graph.arg_shapes[name], ctx=context)
         else:
             raise ParityError(f"MXNet argument {name!r} has no value (the weight transfer did not set it)")
     aux = {}
@@ -193,7 +196,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
 
     Args:
         tf_graph, mx_graph: from ``tf_reader.read_graph`` (inference mode) and ``mx_reader.read_symbol``.
-        pairs: the layer pairing (computed when omitted).
+        pairs: the layer pairing (``result.pairs``; ``weights.pair_graphs`` when omitted).
         weights: a TF checkpoint path; else ``tf_values``; else seeded random values.
         tf_values: TF variable name -> array, every variable of the graph.
         mx_params: ``(arg_params, aux_params)`` to run MXNet with instead of the
@@ -212,7 +215,6 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             variable from ``weights`` / ``tf_values``, or as it is (a TF side with its own weights).
             The question a converter's user asks: did the conversion keep the numbers?
     """
-    from porting.core.match import match
     from porting.verifier import weights as transfer_lib
 
     tf = compat.import_tf()
@@ -220,7 +222,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         step("weights")
         _check_inference(tf_graph)
         if pairs is None:
-            pairs = match(tf_graph.records, mx_graph.records)
+            pairs = transfer_lib.pair_graphs(tf_graph, mx_graph)  # as verify() pairs: equivalences first
         seconds: dict[str, float] = {}
         started = time.perf_counter()
         if own_weights:
@@ -310,6 +312,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             tf_flat = transfer_lib.flat_geometry(tf_records, pair.tf, "NHWC")
             if tf_flat is not None and transfer_lib.flat_geometry(mx_records, pair.mx, "NCHW") is not None:
                 tf_value = layouts.nhwc_flat_to_nchw_flat(tf_value, *tf_flat)  # TF flattens (H,W,C), MXNet (C,H,W)
+            tf_value = same_elements_as(tf_value, mx_out[pair.mx.name])
             tf_out[pair.tf.name] = tf_value
             result = compare_arrays(tf_value, mx_out[pair.mx.name], rtol, atol, pair.tf.name, atol_range)
             report.layers.append(LayerParity(pair.tf.name, pair.mx.name, pair.tf.kind, result))
@@ -318,6 +321,22 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         seconds["compare"] = time.perf_counter() - started
         report.seconds = seconds
         return report
+
+
+def same_elements_as(tf_value: np.ndarray, mx_value: np.ndarray) -> np.ndarray:
+    """The TF value in the MXNet value's shape where the two forms hold the same elements in the same order.
+
+    A conv taken as a dense layer (``porting.core.equivalences``: a conv over the whole map, a
+    1x1 conv on a 1x1 map) gives (N, C, 1, 1) where the dense form gives (N, C), and slim's
+    squeezed logits (N, K) face an MXNet (N, K) or (N, K, 1, 1): only unit axes after the first
+    two differ, so the values pair one to one. Any other shape difference is left for
+    ``compare_arrays`` to report.
+    """
+    if tf_value.shape == mx_value.shape or tf_value.size != mx_value.size:
+        return tf_value
+    if tf_value.shape[:2] == mx_value.shape[:2] and all(d == 1 for d in (*tf_value.shape[2:], *mx_value.shape[2:])):
+        return tf_value.reshape(mx_value.shape)
+    return tf_value
 
 
 # ------------------------------------------------------------------ the verifier's pass

@@ -40,13 +40,13 @@ from porting import compat  # noqa: F401  (shims first)
 from porting.frameworks.tf_variables import graph_variables as tf_variables
 from porting.verifier.weights.mapping import (ARG, AUX, SOURCE_CONSTANT, SOURCE_FILL, SOURCE_VARIABLE, Mapping,
                                               Problem, TransferPlan, WeightTransferError)
-from porting.verifier.weights.plan import plan_transfer
-from porting.verifier.weights.sources import flat_geometry, mx_parameters
+from porting.verifier.weights.plan import pair_graphs, plan_transfer
+from porting.verifier.weights.sources import flat_geometry, is_mx_label, mx_parameters
 from porting.verifier.weights.transfer import TransferReport, matches, reverse_transfer, transfer
 from porting.verifier.weights.values import (CheckpointValues, assign_values, seeded_values, values_from_session,
                                              write_tf_checkpoint)
 
 __all__ = ["Mapping", "Problem", "TransferPlan", "TransferReport", "WeightTransferError", "CheckpointValues",
-           "plan_transfer", "transfer", "reverse_transfer", "seeded_values", "assign_values",
+           "pair_graphs", "plan_transfer", "transfer", "reverse_transfer", "seeded_values", "assign_values",
            "values_from_session", "write_tf_checkpoint", "mx_parameters", "tf_variables", "matches",
-           "flat_geometry", "ARG", "AUX", "SOURCE_VARIABLE", "SOURCE_CONSTANT", "SOURCE_FILL"]
+           "flat_geometry", "is_mx_label", "ARG", "AUX", "SOURCE_VARIABLE", "SOURCE_CONSTANT", "SOURCE_FILL"]

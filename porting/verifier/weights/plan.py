@@ -4,6 +4,18 @@ Names are never guessed: for every layer pair the verifier matched, the TF value
 from the TF ops of the record and the MXNet parameters from the MXNet node's inputs
 (``sources``). Layouts come from ``porting.core.layouts``, including the flatten-order
 reorder when a dense layer reads a spatial NHWC flatten.
+
+Across equivalent forms (``porting.core.equivalences``): where the pairing took a TF
+convolution over its whole input map (slim's VGG/AlexNet ``fc6``) or a 1x1 convolution on
+a 1x1 map (``fc7``, ``fc8``, Inception's logits) as the dense layer an MXNet port writes,
+the kernel (kh, kw, C, O) becomes the FullyConnected weight (O, C*kh*kw) by
+``layouts.conv_to_dense``: the order MXNet's ``Flatten`` reads an NCHW map in, the one
+the equivalence's canonical form declares. A port that flattens in another order (a
+transpose to NHWC first) then reads permuted features: the ``flatten_order`` lint
+reports it, and numeric parity shows it at that dense layer. The other way round (a TF
+dense layer after an NHWC flatten, an MXNet conv over the whole map) the dense kernel's
+rows are laid out as the conv's (O, C, H, W) by ``layouts.dense_to_conv``. Both are
+permutations, so MXNet -> TF gives every TF tensor back bit for bit.
 """
 from __future__ import annotations
 
@@ -20,6 +32,14 @@ from porting.verifier.weights.sources import TfSource, fix_gamma, flat_geometry
 _FILLS = {"bias": (0.0, "0: TF has no bias here"), "gamma": (1.0, "1: TF's batch norm has no scale (gamma)")}
 
 
+def pair_graphs(tf_graph, mx_graph):
+    """The layer pairing ``verify`` makes: equivalent forms normalised, then matched."""
+    from porting.core.equivalences import normalise
+    from porting.core.match import match
+
+    return match(*normalise(tf_graph.records, mx_graph.records)[:2])
+
+
 def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
     """Map every MXNet parameter to its TF source, using the layer pairing.
 
@@ -27,13 +47,10 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
         tf_graph: a ``tf_reader.TfGraph`` (inference mode, so batch norms read their
             moving statistics).
         mx_graph: an ``mx_reader.MxGraph``.
-        pairs: ``porting.core.match.match(tf_graph.records, mx_graph.records)``; computed
-            when omitted.
+        pairs: the pairing of ``verify`` (``result.pairs``); :func:`pair_graphs` when omitted.
     """
-    from porting.core.match import match
-
     if pairs is None:
-        pairs = match(tf_graph.records, mx_graph.records)
+        pairs = pair_graphs(tf_graph, mx_graph)
     graph = tf_graph.graph
     variables = tf_variables.graph_variables(graph)
     params = sources.mx_parameters(mx_graph)
@@ -49,7 +66,8 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
     for pair in pairs:
         if pair.tf is None or pair.mx is None:
             continue
-        tf_roles = sources.tf_roles(graph, pair.tf)
+        # The record as read from the graph: an equivalence may have relabelled its ops (a conv as a dense).
+        tf_roles = sources.tf_roles(graph, tf_records.get(pair.tf.name, pair.tf))
         mx_roles = sources.mx_roles(mx_graph, index, pair.mx)
         if not tf_roles and not mx_roles:
             continue
@@ -81,7 +99,7 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
                 if role == "gamma" and _neutral(role, source.constant):
                     note = "1: TF's batch norm has no scale (its gamma is a constant 1)"
             if role == "weight":
-                transform, args, note = _weight_transform(pair, source, tf_records, mx_records)
+                transform, args, note = _weight_transform(pair, source, tf_records, mx_records, mx_shape)
             if role == "gamma" and fix_gamma(index, pair.mx) and source.source == SOURCE_VARIABLE:
                 warnings.append(f"{pair.tf.name}: TF learns a batch-norm gamma ({source.tf_name}) but MXNet's "
                                 f"{pair.mx.name} has fix_gamma=True, which ignores it (PITFALLS.md #5a)")
@@ -151,7 +169,7 @@ def _flatten_geometry(records_by_name: dict[str, LayerRecord], record: LayerReco
     return flat_geometry(records_by_name, records_by_name[record.inputs[0]], layout)
 
 
-def _weight_transform(pair, source: TfSource, tf_records, mx_records):
+def _weight_transform(pair, source: TfSource, tf_records, mx_records, mx_shape=None):
     """(transform name, keyword args, note) for a weight of a paired layer."""
     tf, mx = pair.tf, pair.mx
     if tf.kind == Kind.DWCONV:
@@ -159,6 +177,22 @@ def _weight_transform(pair, source: TfSource, tf_records, mx_records):
         return "depthwise_to_mx", (("multiplier", multiplier),), ""
     if tf.kind == Kind.CONV:
         return "hwio_to_oihw", (), ""
+    if tf.kind == Kind.FC and source.tf_shape is not None and len(source.tf_shape) == 4:
+        # A conv taken as a dense layer (porting.core.equivalences: conv_whole_map, conv_1x1_dense).
+        height, width, channels, _ = source.tf_shape
+        return ("conv_to_dense", (("height", height), ("width", width), ("channels", channels)),
+                f"a {height}x{width} conv over {channels} channels taken as a dense layer: its kernel read in "
+                "MXNet's NCHW flatten order")
+    if tf.kind == Kind.FC and mx_shape is not None and len(mx_shape) == 4:
+        # The other way round: a TF dense layer, an MXNet conv over the whole map (or 1x1 on 1x1).
+        _, channels, height, width = mx_shape
+        tf_flat = _flatten_geometry(tf_records, tf, "NHWC")
+        if tf_flat is not None and tuple(tf_flat) != (height, width, channels):
+            tf_flat = None  # not the map the MXNet kernel covers: left to the shape check to report
+        if tf_flat is not None or (height, width) == (1, 1):
+            return ("dense_to_conv", (("height", height), ("width", width), ("channels", channels)),
+                    f"reads {'an NHWC flatten of ' if tf_flat else 'a vector of '}{height}x{width}x{channels}: "
+                    "rows laid out as the MXNet conv's kernel")
     if tf.kind == Kind.FC:
         tf_flat = _flatten_geometry(tf_records, tf, "NHWC")
         mx_flat = _flatten_geometry(mx_records, mx, "NCHW")

@@ -127,9 +127,14 @@ def mx_index(mx_graph) -> dict[str, dict]:
     return {entry["name"]: entry for entry in mx_graph.nodes if entry.get("op") != "null"}
 
 
+def is_mx_label(name: str) -> bool:
+    """An MXNet argument that is a label (``softmax_label``): an input of the loss, never a parameter."""
+    return name == "label" or name.endswith("_label")
+
+
 def _mx_input_names(mx_graph) -> set[str]:
     """Arguments that are inputs, not parameters: 'data' and labels."""
-    return {name for name in mx_graph.arg_shapes if name == "data" or name == "label" or name.endswith("_label")}
+    return {name for name in mx_graph.arg_shapes if name == "data" or is_mx_label(name)}
 
 
 def mx_parameters(mx_graph) -> dict[str, tuple[str, tuple[int, ...]]]:
