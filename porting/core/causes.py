@@ -116,16 +116,17 @@ def _stride_change(row) -> int:
     return 0
 
 
-def attribute_causes(rows: list, records: dict[int, tuple]) -> list:
+def attribute_causes(rows: list, records: dict[int, tuple], preset: dict[int, int] | None = None) -> list:
     """``rows`` with ``cause`` / ``explains`` set (a moved stride's late row attributed to its early one).
 
     ``records``: row index -> (TF record or None, MX record or None) of each row that has records
-    (a batch norm or activation folded on one side only has none: it is always a root).
+    (a batch norm or activation folded on one side only has none: it is always a root). ``preset``:
+    rows whose cause is known already (the second half of a split layer: its first half's row).
     """
     tf_row = {tf.name: index for index, (tf, _) in records.items() if tf is not None}
     mx_row = {mx.name: index for index, (_, mx) in records.items() if mx is not None}
     problem = {row.index for row in rows if str(row.status) != "match"}
-    cause: dict[int, int | None] = {}
+    cause: dict[int, int | None] = dict(preset or {})
 
     def upstream(index: int) -> list[int]:
         """The problem rows feeding row ``index`` directly, on either side."""

@@ -18,6 +18,8 @@ from porting.core.causes import attribute_causes
 from porting.core.graph_walk import collapse_scope
 from porting.core.match import Pair
 from porting.padding import PaddingError, plan
+from porting.core.splits import BY_SPLIT
+from porting.core.splits import rejoin as rejoin_splits
 from porting.core.records import WINDOWED, Kind, LayerRecord, format_shape, window_before_and_used_after
 
 
@@ -374,6 +376,17 @@ def one_sided_part_rows(tf: LayerRecord, mx: LayerRecord) -> list[dict]:
     return rows
 
 
+def split_defect(split) -> Defect:
+    """The defect of a layer split in two on one side (``porting.core.splits``), with its fix."""
+    forms = ("separable (2 layers)", "one full conv")
+    kernel = "x".join(map(str, split.window.kernel or ()))
+    if split.split_side == "TF":
+        return Defect("split", forms[0], forms[1], split.describe(),
+                      f"write {split.whole.name} as a depthwise {kernel} conv (num_group = channels) then a 1x1 conv")
+    return Defect("split", forms[1], forms[0], split.describe(),
+                  f"replace {split.window.name} + {split.pointwise.name} by one {kernel} conv")
+
+
 def check_pair(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, note: str = "") -> Findings:
     """Run :data:`CHECKS` in order on one pair; ``note`` (the matcher's) comes last."""
     found = Findings()
@@ -390,9 +403,13 @@ def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
     Rows whose difference only follows from an earlier row's carry that row as their ``cause``
     (``porting.core.causes``).
     """
+    pairs, splits = rejoin_splits(pairs)
+    split_of_window = {split.window.name: split for split in splits.values()}
     pairing = Pairing.of(pairs)
     rows: list[LayerDiff] = []
     records: dict[int, tuple] = {}
+    split_rows: dict[str, int] = {}  # window half -> its row
+    preset: dict[int, int] = {}  # row -> the row its difference belongs to
 
     def add(**kwargs) -> None:
         rows.append(LayerDiff(index=len(rows), **kwargs))
@@ -400,18 +417,35 @@ def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
     for pair in pairs:
         tf, mx = pair.tf, pair.mx
         records[len(rows)] = (tf, mx)
+        half = splits.get((tf or mx).name) if tf is None or mx is None else None
+        if half is not None:  # the pointwise half of a split layer: part of its window half's row
+            if half.window.name in split_rows:
+                preset[len(rows)] = split_rows[half.window.name]
+            row = only_tf_row(tf) if mx is None else only_mx_row(mx)
+            row["note"] = (f"the 1x1 half of a separable conv; the other side computes both halves in one layer, "
+                           f"{half.whole.name}")
+            add(**row)
+            continue
         if mx is None:
             add(**only_tf_row(tf))
             continue
         if tf is None:
             add(**only_mx_row(mx))
             continue
+        split = split_of_window.get(tf.name if pair.matched_by == BY_SPLIT else None) or \
+            split_of_window.get(mx.name if pair.matched_by == BY_SPLIT else None)
+        if split is not None:
+            split_rows[split.window.name] = len(rows)
+            tf, mx = (split.as_one(), mx) if split.split_side == "TF" else (tf, split.as_one())
         found = check_pair(tf, mx, pairing, pair.note)
+        if split is not None:
+            found.add(split_defect(split), "")
+            found.notes.pop()  # the matcher's note (``pair.note``) already says it
         add(tf=_side(tf), mx=_side(mx), status=found.status, note="; ".join(found.notes),
             matched_by=pair.matched_by, defects=tuple(found.defects))
         for row in one_sided_part_rows(tf, mx):
             add(**row)
-    return attribute_causes(rows, records)
+    return attribute_causes(rows, records, preset)
 
 
 def summarize(rows: list[LayerDiff]) -> dict:
