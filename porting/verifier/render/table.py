@@ -152,17 +152,18 @@ def gap_rows(result, columns: CostColumns) -> list[int]:
 
 
 def gap_rows_text(result, columns: CostColumns) -> str:
-    """'rows 3, 7' or, for many, 'rows 12-30 (19 rows: AuxLogits/Conv2d_1a..…)'; 'rows none' if no row explains it."""
+    """'rows 3, 7: Net/a, Net/b' or, for many, '19 rows, #12..#30: Net/a, … (16 more) …, Net/z': the rows that
+    make up the gap (``gap_rows``) and their layers; 'rows none' if no row accounts for it."""
     from porting.verifier.render.grouping import compact_layers
 
     positions = gap_rows(result, columns)
     if not positions:
         return "rows none"
     indexes = [result.rows[p].index for p in positions]
+    layers = compact_layers([result.rows[p].layer for p in positions], limit=3)
     if len(indexes) <= 8:
-        return "rows " + ", ".join(map(str, indexes))
-    return (f"{len(indexes)} rows, #{indexes[0]}..#{indexes[-1]}: "
-            f"{compact_layers([result.rows[p].layer for p in positions], limit=3)}")
+        return f"rows {', '.join(map(str, indexes))}: {layers}"
+    return f"{len(indexes)} rows, #{indexes[0]}..#{indexes[-1]}: {layers}"
 
 
 def pass_sections(result, fmt: str) -> list[str]:

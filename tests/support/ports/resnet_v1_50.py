@@ -156,4 +156,4 @@ MUTANTS = {
 MUTANT_ROOTS = {"pool1_symmetric": "resnet_v1_50/pool1",
                 "stride_on_1x1": "resnet_v1_50/block1/unit_3/bottleneck_v1/conv1",
                 "fix_gamma": "resnet_v1_50/conv1",
-                "stride_first_unit": "resnet_v1_50/block1/unit_1/bottleneck_v1/conv2"}
+                "stride_first_unit": "resnet_v1_50/block1/unit_1/bottleneck_v1"}  # its shortcut and its conv2
