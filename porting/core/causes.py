@@ -212,24 +212,3 @@ def moved_strides(rows) -> list[MovedStride]:
 
 def _only_stride_and_input(row) -> bool:
     return {defect.field for defect in row.defects} <= {"stride", "input_shape", "pads", "shape"}
-
-
-def moved_strides(rows) -> list[MovedStride]:
-    """The moved strides among attributed rows: a late row (stride smaller than TF's) whose cause is an
-    early one (stride larger than TF's)."""
-    found = []
-    for row in rows:
-        if row.cause is not None and _stride_change(row) < 0 and _stride_change(rows[row.cause]) > 0:
-            early = rows[row.cause]
-            between = sum(1 for index in early.explains if index < row.index)
-            found.append(MovedStride(early.index, row.index, early.layer, row.layer, between))
-    return found
-
-
-def _only_stride_and_input(row) -> bool:
-    return {defect.field for defect in row.defects} <= {"stride", "input_shape", "pads", "shape"}
-
-
-def _follows(late: int, early: int, cause) -> bool:
-    """Some row attributed to ``early`` precedes ``late`` (the sizes differ from early on)."""
-    return any(root == early and index < late for index, root in cause.items())

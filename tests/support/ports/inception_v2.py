@@ -223,6 +223,8 @@ MUTANTS = {
                        "(2, 3), then a 1x1): the layer split in two, and windows shifted"),
 }
 TRAINING_ONLY = {"dropout_keep_prob": ("dropout", "p")}
+#: Mutants whose defect changes the parameters themselves: slim's weights do not load into them.
+CHANGES_PARAMETERS = ("stem_full_conv",)
 #: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first):
 #: a row whose TF layer is this scope or under it names the root.
 MUTANT_ROOTS = {
