@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from porting.core.records import WINDOWED, Kind, LayerRecord, window_before_and_used_after
 from porting.padding import PaddingError, output_size, tf_pads
 
-#: Defects that a layer shows when only its input differs.
-INHERITABLE = frozenset({"shape", "channels", "input_shape"})
+#: Defects that a layer shows when only its input differs ("pads": windows that differ from TF's on TF's
+#: input may be exactly TF's on the input the port feeds it, which ``own_geometry_holds`` checks).
+INHERITABLE = frozenset({"shape", "channels", "input_shape", "pads"})
 #: Kinds whose output width is their own setting (filters, hidden units), not their input's.
 _OWN_WIDTH = frozenset({Kind.CONV, Kind.FC})
 
@@ -76,14 +77,14 @@ def own_geometry_holds(tf: LayerRecord, mx: LayerRecord) -> bool:
 def _inherited(row, tf: LayerRecord, mx: LayerRecord) -> bool:
     """The row's differences are all of a kind an input can cause, and the layer's own settings hold."""
     fields = {defect.field for defect in row.defects}
-    if not fields or not fields <= INHERITABLE:
-        return False
+    if not fields or not fields <= INHERITABLE or fields == {"pads"}:
+        return False  # pads alone: the input is TF's, so the windows are the layer's own
     if "channels" in fields and tf.kind in _OWN_WIDTH and mx.kind in _OWN_WIDTH:
         return False  # the filter count is the layer's own setting
     if "channels" in fields and tf.kind == Kind.DWCONV and tf.in_shape and mx.in_shape \
             and tf.shape[1] * mx.in_shape[1] != mx.shape[1] * tf.in_shape[1]:
         return False  # another depth multiplier
-    return own_geometry_holds(tf, mx) if fields & {"shape", "input_shape"} else True
+    return own_geometry_holds(tf, mx) if fields & {"shape", "input_shape", "pads"} else True
 
 
 @dataclass(frozen=True)

@@ -148,4 +148,4 @@ def test_a_missing_aux_head_is_named_in_the_cost_line_and_warned_about_only_when
     line = next(line for line in result.report("text").splitlines() if line.startswith("cost differs"))
     assert "rows none" not in line and "AuxLogits" in line
     weighted = [row.index for row in _problems(result) if "AuxLogits" in row.layer and row.tf.kind in ("conv", "fc")]
-    assert len(weighted) == 3 and f"rows {', '.join(map(str, weighted))}: " in line  # the head's convs and dense
+    assert len(weighted) == 3 and f"rows {', '.join(map(str, weighted))}; only in TF: " in line  # convs, dense

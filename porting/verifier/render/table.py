@@ -152,18 +152,21 @@ def gap_rows(result, columns: CostColumns) -> list[int]:
 
 
 def gap_rows_text(result, columns: CostColumns) -> str:
-    """'rows 3, 7: Net/a, Net/b' or, for many, '19 rows, #12..#30: Net/a, … (16 more) …, Net/z': the rows that
-    make up the gap (``gap_rows``) and their layers; 'rows none' if no row accounts for it."""
+    """'rows 3, 7' or, for many, '19 rows, #12..#30', then the layers on one side only among them (a missing
+    head: 'only in TF: AuxLogits/Conv2d_1b_1x1, …'); 'rows none' if no row accounts for the gap."""
     from porting.verifier.render.grouping import compact_layers
 
     positions = gap_rows(result, columns)
     if not positions:
         return "rows none"
     indexes = [result.rows[p].index for p in positions]
-    layers = compact_layers([result.rows[p].layer for p in positions], limit=3)
-    if len(indexes) <= 8:
-        return f"rows {', '.join(map(str, indexes))}: {layers}"
-    return f"{len(indexes)} rows, #{indexes[0]}..#{indexes[-1]}: {layers}"
+    text = f"rows {', '.join(map(str, indexes))}" if len(indexes) <= 8 else \
+        f"{len(indexes)} rows, #{indexes[0]}..#{indexes[-1]}"
+    for label, missing in (("only in TF", "mx"), ("only in MXNet", "tf")):
+        names = [result.rows[p].layer for p in positions if getattr(result.rows[p], missing) is None]
+        if names:
+            text += f"; {label}: {compact_layers(names, limit=3)}"
+    return text
 
 
 def pass_sections(result, fmt: str) -> list[str]:
