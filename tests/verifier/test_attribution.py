@@ -108,7 +108,12 @@ def test_a_stride_moved_to_another_unit_is_said_in_words(compare):
         (["block1", "unit_1"], ["block1", "unit_3"]), (["block2", "unit_1"], ["block2", "unit_4"]),
         (["block3", "unit_1"], ["block3", "unit_6"])]
     roots = [row for row in _problems(result) if row.cause is None]
-    assert len(roots) == 3 and len(cause_groups(result.rows)) == 3  # one per stage, shortcut and branch together
+    assert len(roots) == 3  # one per stage: its shortcut and its branch downsample together
+    (group,) = cause_groups(result.rows)  # the same choice in three stages: one root cause
+    assert [row.index for row in group if row.cause is None] == [row.index for row in roots]
+    document = json.loads(result.report("json"))
+    (cause,) = document["root_causes"]
+    assert len(cause["moved_strides"]) == 3 and cause["roots"] == [row.index for row in roots]
     text = result.report("text")
     assert text.count("moved stride: the downsampling TF does at resnet_v1_50/block1/unit_3/bottleneck_v1/conv2") == 1
     within = compare("resnet_v1_50", "stride_on_1x1")  # the 1x1 downsamples, TF's 3x3 after it does

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from dataclasses import replace
 
 from porting.core.diff import LayerDiff, Status
 
@@ -151,14 +152,30 @@ def _by_index(rows) -> dict[int, LayerDiff]:
     return {row.index: row for row in rows}
 
 
+#: Defects that only say what another defect of the same row does to the output.
+_CONSEQUENCES = frozenset({"shape", "channels", "input_shape"})
+
+
+def _own_defects(row: LayerDiff) -> tuple:
+    """The row's defects without those that only follow from another of its defects (a stride's shape)."""
+    own = tuple(d for d in row.defects if d.field not in _CONSEQUENCES)
+    return own or tuple(row.defects)
+
+
+def cause_key(row: LayerDiff) -> tuple:
+    """``row_key`` on the row's own defects: the same stride on layers of different sizes is one cause."""
+    return row_key(replace(row, defects=_own_defects(row))) if row.defects else row_key(row)
+
+
 def cause_groups(rows) -> list[list[LayerDiff]]:
-    """One group per root cause: the root rows with identical defects (``row_key``) together, then every
-    row they explain (``LayerDiff.explains``: rows that only inherit a difference from them), in row order."""
+    """One group per root cause: the root rows with identical own defects (``cause_key``) together, then
+    every row they explain (``LayerDiff.explains``: rows that only inherit a difference from them), in row
+    order."""
     by_index = _by_index(rows)
     roots: OrderedDict = OrderedDict()
     for row in rows:
         if row.status != Status.MATCH and row.cause is None:
-            roots.setdefault(row_key(row), []).append(row)
+            roots.setdefault(cause_key(row), []).append(row)
     groups = []
     for members in roots.values():
         explained = sorted({index for row in members for index in row.explains if index in by_index})
@@ -170,7 +187,7 @@ def _defect_text(row: LayerDiff) -> str:
     """The row's defects in a few words: 'stride (1, 1) vs (2, 2)', 'missing layer', ..."""
     names = [side.name for side in (row.tf, row.mx) if side is not None]
     parts = []
-    for defect in row.defects:
+    for defect in _own_defects(row):
         if defect.field in ("missing_layer", "extra_layer"):
             value = defect.tf if defect.field == "missing_layer" else defect.mx
             parts.append(f"{defect.field.replace('_', ' ')} {_mask(value, names)}")
@@ -195,7 +212,8 @@ def root_cause_lines(rows, limit: int | None = 4) -> list[str]:
         first = roots[0]
         inherited = len(group) - len(roots)
         where = (f"#{first.index} {first.layer}" if len(roots) == 1 else
-                 f"{len(roots)} layers (#{first.index} …): {compact_layers([row.layer for row in roots], limit)}")
+                 f"{len(roots)} layers (#{', #'.join(str(row.index) for row in roots[:3])}"
+                 f"{', …' if len(roots) > 3 else ''}): {compact_layers([row.layer for row in roots], limit)}")
         lines.append(f"  {where}: {_defect_text(first)}; explains {inherited} row{'s' if inherited != 1 else ''} "
                      f"downstream")
     lines.extend(f"  {move.describe()}" for move in moved_strides(rows))

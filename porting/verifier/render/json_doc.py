@@ -67,16 +67,17 @@ def root_causes_json(rows) -> list[dict]:
 
     if not any(row.cause is not None for row in rows):
         return []
-    moves = {move.early: move for move in moved_strides(rows)}
+    moves = moved_strides(rows)
     causes = []
     for group in cause_groups(rows):
         roots = [row for row in group if row.cause is None]
         entry = {"roots": [row.index for row in roots], "layers": [row.layer for row in group],
                  "explains": [row.index for row in group if row.cause is not None],
-                 "defects": [defect.__dict__ for defect in roots[0].defects]}
-        move = next((moves[row.index] for row in roots if row.index in moves), None)
-        if move is not None:
-            entry["moved_stride"] = move.describe()
+                 "defects": [defect.__dict__ for defect in roots[0].defects]}  # the first root's, all of them
+        early = {row.index for row in roots}
+        moved = [move.describe() for move in moves if move.early in early]
+        if moved:
+            entry["moved_strides"] = moved
         causes.append(entry)
     return causes
 
