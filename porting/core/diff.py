@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from porting.core.causes import attribute_causes
 from porting.core.graph_walk import collapse_scope
 from porting.core.match import Pair
 from porting.padding import PaddingError, plan
+from porting.core.splits import BY_SPLIT
+from porting.core.splits import rejoin as rejoin_splits
 from porting.core.records import WINDOWED, Kind, LayerRecord, format_shape, window_before_and_used_after
 
 
@@ -72,6 +75,11 @@ class LayerDiff:
     note: str = ""
     matched_by: str | None = None
     defects: tuple[Defect, ...] = ()
+    #: The index of the root-cause row this row's difference follows from (``attribute_causes``);
+    #: None for a root cause, or a row that matches.
+    cause: int | None = None
+    #: For a root cause: the indexes of the rows downstream whose differences it explains.
+    explains: tuple[int, ...] = ()
 
     @property
     def layer(self) -> str:
@@ -275,6 +283,37 @@ def check_scale(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findi
                   f"scale TF {a:g} vs MXNet {b:g}")
 
 
+_POOL_NAMES = {Kind.POOL_MAX: "max pool", Kind.POOL_AVG: "average pool"}
+
+
+def _activation(record: LayerRecord) -> str | None:
+    """The activation a record applies (its own, or a folded one), e.g. 'relu', 'relu6'."""
+    if record.kind == Kind.ACT:
+        return record.attrs.get("act")
+    return record.attrs.get("act.act") if record.part(Kind.ACT) is not None else None
+
+
+def check_operation(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
+    """One op substituted for another at the same place: a max pool for an average pool, relu6 for relu.
+
+    The layers pair (same place, same geometry), so the substitution is one attribute row, not a
+    layer missing on one side and an extra one on the other. An activation present on one side
+    only is a row of its own (``one_sided_part_rows``), not this.
+    """
+    if {tf.kind, mx.kind} == set(_POOL_NAMES):
+        want, got = _POOL_NAMES[tf.kind], _POOL_NAMES[mx.kind]
+        found.add(Defect("operation", want, got, f"TF computes a {want}, MXNet a {got}: every window is reduced "
+                                                 f"another way",
+                         f"pool_type='{'max' if tf.kind == Kind.POOL_MAX else 'avg'}'"),
+                  f"operation TF {want} vs MXNet {got}")
+        return
+    tf_act, mx_act = _activation(tf), _activation(mx)
+    if tf_act and mx_act and tf_act != mx_act:
+        fix = ("mx.sym.clip(..., a_min=0, a_max=6)" if tf_act == "relu6" else f"act_type='{tf_act}'")
+        found.add(Defect("activation", tf_act, mx_act, f"TF applies {tf_act}, MXNet {mx_act}", fix),
+                  f"activation TF {tf_act} vs MXNet {mx_act}")
+
+
 def check_inputs(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Findings) -> None:
     """Inputs in another order (concat: permuted channels) or other inputs, through one-sided layers."""
     tf_inputs = tuple(pairing.tf_to_mx.get(name, f"<{name}>") for name in _resolve(tf.inputs, pairing.only_tf))
@@ -295,7 +334,8 @@ def check_inputs(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, found: Find
 
 
 #: The checks of a pair, in the order their notes appear in a row.
-CHECKS = (check_shape, check_kernel, check_stride, check_dilation, check_window_geometry, check_scale, check_inputs)
+CHECKS = (check_shape, check_kernel, check_stride, check_dilation, check_window_geometry, check_scale,
+          check_operation, check_inputs)
 
 
 def only_tf_row(tf: LayerRecord) -> dict:
@@ -336,6 +376,17 @@ def one_sided_part_rows(tf: LayerRecord, mx: LayerRecord) -> list[dict]:
     return rows
 
 
+def split_defect(split) -> Defect:
+    """The defect of a layer split in two on one side (``porting.core.splits``), with its fix."""
+    forms = ("separable (2 layers)", "one full conv")
+    kernel = "x".join(map(str, split.window.kernel or ()))
+    if split.split_side == "TF":
+        return Defect("split", forms[0], forms[1], split.describe(),
+                      f"write {split.whole.name} as a depthwise {kernel} conv (num_group = channels) then a 1x1 conv")
+    return Defect("split", forms[1], forms[0], split.describe(),
+                  f"replace {split.window.name} + {split.pointwise.name} by one {kernel} conv")
+
+
 def check_pair(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, note: str = "") -> Findings:
     """Run :data:`CHECKS` in order on one pair; ``note`` (the matcher's) comes last."""
     found = Findings()
@@ -347,27 +398,54 @@ def check_pair(tf: LayerRecord, mx: LayerRecord, pairing: Pairing, note: str = "
 
 
 def compare_pairs(pairs: list[Pair]) -> list[LayerDiff]:
-    """Turn pairs into report rows; a pair may add rows for layers folded on one side only."""
+    """Turn pairs into report rows; a pair may add rows for layers folded on one side only.
+
+    Rows whose difference only follows from an earlier row's carry that row as their ``cause``
+    (``porting.core.causes``).
+    """
+    pairs, splits = rejoin_splits(pairs)
+    split_of_window = {split.window.name: split for split in splits.values()}
     pairing = Pairing.of(pairs)
     rows: list[LayerDiff] = []
+    records: dict[int, tuple] = {}
+    split_rows: dict[str, int] = {}  # window half -> its row
+    preset: dict[int, int] = {}  # row -> the row its difference belongs to
 
     def add(**kwargs) -> None:
         rows.append(LayerDiff(index=len(rows), **kwargs))
 
     for pair in pairs:
         tf, mx = pair.tf, pair.mx
+        records[len(rows)] = (tf, mx)
+        half = splits.get((tf or mx).name) if tf is None or mx is None else None
+        if half is not None:  # the pointwise half of a split layer: part of its window half's row
+            if half.window.name in split_rows:
+                preset[len(rows)] = split_rows[half.window.name]
+            row = only_tf_row(tf) if mx is None else only_mx_row(mx)
+            row["note"] = (f"the 1x1 half of a separable conv; the other side computes both halves in one layer, "
+                           f"{half.whole.name}")
+            add(**row)
+            continue
         if mx is None:
             add(**only_tf_row(tf))
             continue
         if tf is None:
             add(**only_mx_row(mx))
             continue
+        split = split_of_window.get(tf.name if pair.matched_by == BY_SPLIT else None) or \
+            split_of_window.get(mx.name if pair.matched_by == BY_SPLIT else None)
+        if split is not None:
+            split_rows[split.window.name] = len(rows)
+            tf, mx = (split.as_one(), mx) if split.split_side == "TF" else (tf, split.as_one())
         found = check_pair(tf, mx, pairing, pair.note)
+        if split is not None:
+            found.add(split_defect(split), "")
+            found.notes.pop()  # the matcher's note (``pair.note``) already says it
         add(tf=_side(tf), mx=_side(mx), status=found.status, note="; ".join(found.notes),
             matched_by=pair.matched_by, defects=tuple(found.defects))
         for row in one_sided_part_rows(tf, mx):
             add(**row)
-    return rows
+    return attribute_causes(rows, records, preset)
 
 
 def summarize(rows: list[LayerDiff]) -> dict:

@@ -35,14 +35,18 @@ BY_INPUT = "input"
 
 _COMPATIBLE = {
     Kind.MEAN: {Kind.MEAN, Kind.POOL_AVG},
-    Kind.POOL_AVG: {Kind.POOL_AVG, Kind.MEAN},
+    # A max pool where the other side averages is one layer with another operation (diff's
+    # check_operation), not a layer missing on one side and an extra one on the other.
+    Kind.POOL_AVG: {Kind.POOL_AVG, Kind.MEAN, Kind.POOL_MAX},
+    Kind.POOL_MAX: {Kind.POOL_MAX, Kind.POOL_AVG},
     Kind.FLATTEN: {Kind.FLATTEN, Kind.RESHAPE},
     Kind.RESHAPE: {Kind.RESHAPE, Kind.FLATTEN},
 }
 
 
 def compatible(tf_kind: Kind, mx_kind: Kind) -> bool:
-    """Whether two kinds may be the same layer (a global mean and a global average pool are)."""
+    """Whether two kinds may be the same layer (a global mean and a global average pool are; so are
+    a max and an average pool, one substituted for the other)."""
     return mx_kind in _COMPATIBLE.get(tf_kind, {tf_kind})
 
 

@@ -183,7 +183,8 @@ def test_bug_reports_one_file_per_defect(bug_reports):
     code, files = bug_reports
     assert code == 1
     rows = [path for path in files if not path.name.startswith("finding")]
-    assert [path.name.split("_", 2)[1] for path in rows] == ["attr", "shape", "shape"]  # conv, pool, flatten
+    # One file per root cause: the conv, the pool (the flatten after it only inherits its size, and is listed in it)
+    assert [path.name.split("_", 2)[1] for path in rows] == ["attr", "shape"]
     conv = rows[0].read_text()
     assert conv.startswith("# Port defect: attr_mismatch at Tiny/Conv2d_1a_3x3")
     assert "| layer | Tiny/Conv2d_1a_3x3 | Tiny/Conv2d_1a_3x3 |" in conv
@@ -193,6 +194,7 @@ def test_bug_reports_one_file_per_defect(bug_reports):
     assert "```python" in conv
     pool = rows[1].read_text()
     assert "- expected (TF): `1x8x1x1`" in pool and "- actual (MXNet): `1x8x2x2`" in pool
+    assert "| inherits from #2 |" in pool
     assert "kernel" in pool
 
 

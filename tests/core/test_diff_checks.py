@@ -29,7 +29,7 @@ def run(check, tf, mx, pairing=Pairing()) -> Findings:
 def test_checks_run_in_the_declared_order():
     assert [check.__name__ for check in CHECKS] == [
         "check_shape", "check_kernel", "check_stride", "check_dilation", "check_window_geometry", "check_scale",
-        "check_inputs"]
+        "check_operation", "check_inputs"]
 
 
 def test_equal_layers_find_nothing():

@@ -10,7 +10,8 @@ the lint errors/warnings/infos, the first problem row, and whether that row is a
 
     PYTHONPATH=$PWD /work/main/.venv/bin/python tests/corpus/make_baseline.py [--out FILE] [net ...]
 
-With nets named, only those are run (and written to ``--out``, default the baseline itself).
+With nets named, only those are run (and written to ``--out``, default the baseline itself). ``--table``
+prints only the README's corpus table (the "Corpus" section of README.md is this output) and writes nothing.
 """
 from __future__ import annotations
 
@@ -77,18 +78,23 @@ def _facts(result, seconds: float, root: str | None = None, known: frozenset = f
     new_rows = [row for row in problems if _row_key(row) not in known]
     new_findings = [f for f in findings if _finding_key(f) not in known]
     first_error = next((f for f in new_findings if f.severity == Severity.ERROR), None)
+    roots = [row for row in problems if row.cause is None]  # rows that only inherit a difference are not first
     facts = {
         "verdict": "PASSED" if result else "FAILED",
         "problems": len(problems), "new": len(new_rows),
         "lint": f"{count[Severity.ERROR]}/{count[Severity.WARNING]}/{count[Severity.INFO]}",
-        "first": _row_text(problems[0]) if problems else "--",
+        "first": (_row_text(roots[0]) if roots else
+                  f"lint: {first_error.check} @ `{first_error.layer}`" if first_error else "--"),
         "first_error": (f"{first_error.check} @ `{first_error.layer}`: TF {first_error.tf}, MX {first_error.mx}"
                         if first_error else "--"),
         "first_at_root": "--", "named_at": "--", "seconds": seconds,
         "keys": frozenset(_row_key(row) for row in problems) | frozenset(_finding_key(f) for f in findings),
     }
     if root is not None:
-        first_at_root = bool(problems) and _names_root(problems[0], root) and _row_key(problems[0]) not in known
+        if roots:
+            first_at_root = _names_root(roots[0], root) and _row_key(roots[0]) not in known
+        else:  # the rows all match: the report's first problem is its first new lint error
+            first_at_root = first_error is not None and _at(first_error.layer, root)
         facts["first_at_root"] = "yes" if first_at_root else "no"
         places = []
         k = next((k for k, row in enumerate(new_rows, start=1) if _names_root(row, root)), None)
@@ -156,6 +162,13 @@ def run_port(net: str, summary: dict) -> list[str]:
         lines.append(_line(f"{mutant}: {why}{note}", root, mutant_facts))
     problems = [row for row in correct.rows if row.status != Status.MATCH]
     errors = [f for f in correct.findings if f.severity == Severity.ERROR]
+    ours = [entry for entry in summary["mutants"] if entry[0].startswith(f"{net}:")]
+    summary["networks"].append({
+        "net": net, "verdict": facts["verdict"], "mutants": len(ours),
+        "caught": sum(verdict == "FAILED" for _, verdict, _ in ours),
+        "at_root": sum(first == "yes" for _, _, first in ours),
+        "false_alarms": len(problems) + sum(1 for f in correct.findings if f.severity != Severity.INFO),
+        "seconds": facts["seconds"]})
     lines += ["", "Problem rows and lint errors on the correct port (default mode):", ""]
     lines += [f"- row {_cell(_row_text(row), 240)}" for row in problems[:LISTED]]
     if len(problems) > LISTED:
@@ -166,18 +179,42 @@ def run_port(net: str, summary: dict) -> list[str]:
     return lines + [""]
 
 
+def readme_table(networks: list[dict]) -> list[str]:
+    """The README's corpus table: per network, the correct port's verdict (default mode), its mutants caught
+    (FAILED) and with the root as the first problem, its false alarms (problem rows + lint errors and warnings
+    on the correct port) and the wall time of its comparison (build both graphs, match, lint)."""
+    lines = ["| network | correct port | defects caught | root cause first | false alarms | wall time (s) |",
+             "|---|---|---|---|---|---|"]
+    for entry in networks:
+        lines.append(f"| {entry['net']} | {entry['verdict']} | {entry['caught']}/{entry['mutants']} | "
+                     f"{entry['at_root']}/{entry['mutants']} | {entry['false_alarms']} | {entry['seconds']:.1f} |")
+    total = {key: sum(entry[key] for entry in networks) for key in ("caught", "mutants", "at_root", "false_alarms")}
+    passed = sum(entry["verdict"] == "PASSED" for entry in networks)
+    lines.append(f"| **all {len(networks)}** | {passed}/{len(networks)} PASSED | {total['caught']}/{total['mutants']} | "
+                 f"{total['at_root']}/{total['mutants']} | {total['false_alarms']} | "
+                 f"{sum(entry['seconds'] for entry in networks):.1f} |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("nets", nargs="*", default=list(NETWORKS))
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--table", action="store_true",
+                        help="print only the README's corpus table (network x verdict, defects caught, false alarms, "
+                             "wall time) to stdout; write nothing")
     args = parser.parse_args(argv)
-    summary = {"correct": [], "mutants": []}
+    summary = {"correct": [], "mutants": [], "networks": []}
     started = time.perf_counter()
     body = []
     for net in args.nets:
         body += run_port(net, summary)
     correct, mutants = summary["correct"], summary["mutants"]
     at_root = [name for name, _, first in mutants if first == "yes"]
+    table = readme_table(summary["networks"])
+    if args.table:
+        print("\n".join(table))
+        return 0
     header = [
         f"# Baseline: today's verifier on the corpus ({', '.join(args.nets)})", "",
         "Generated by `PYTHONPATH=$PWD /work/main/.venv/bin/python tests/corpus/make_baseline.py` (not a test; "
@@ -188,9 +225,12 @@ def main(argv=None) -> int:
         "port's `weights_from_tf`); mutants reuse the correct port's TF graph.", "",
         "A correct port should PASS; a mutant should FAIL with its root (`MUTANT_ROOTS`: slim's layer where the "
         "defect is) as the first problem row. `problem rows (new)`: rows whose status is not `match`, and how "
-        "many of them the correct port's report does not have. `first row at root?`: the first problem row's TF "
-        "layer is the root or under it (for a row without a TF side: its note names that layer), and the correct "
-        "port's report does not have the same row. `root named at`: the k-th of the n new rows / new lint "
+        "many of them the correct port's report does not have. `first problem row`: the first row that is a root "
+        "cause (rows that only inherit an earlier row's difference, `LayerDiff.cause`, are attributed to it and "
+        "not counted as first); when every row matches, the first new lint error. `first row at root?`: that "
+        "row's TF layer is the root or under it (for a row without a TF side: its note names that layer), and "
+        "the correct port's report does not have the same row (for a lint error: its layer is the root or "
+        "under it). `root named at`: the k-th of the n new rows / new lint "
         "findings that names the root; `nowhere` = not named. `first lint error`: for a mutant, the first error "
         "the correct port's report does not have. Training-only mutants change nothing at inference; only the "
         "lint can see them.", "",
@@ -202,7 +242,10 @@ def main(argv=None) -> int:
         f"- mutants that FAIL: {sum(v == 'FAILED' for _, v, _ in mutants)}/{len(mutants)} "
         "(a failure means little while the correct port fails too)",
         f"- mutants whose first problem row is at their root: {len(at_root)}/{len(mutants)}: "
-        f"{', '.join(at_root) or 'none'}", ""]
+        f"{', '.join(at_root) or 'none'}",
+        f"- mutants whose first problem row is elsewhere: "
+        f"{', '.join(name for name, _, first in mutants if first != 'yes') or 'none'}", "",
+        "## README table", "", *table, ""]
     Path(args.out).write_text("\n".join(header + body).rstrip() + "\n")
     return 0
 

@@ -100,6 +100,9 @@ def test_mutant_is_a_real_defect(name, mutant, reference):
         return
     # the defect is the only change: the mutant reads the correct port's weights (a subset at most)
     problems = common.check_params(symbol, ref.arg_params, ref.aux_params, (1, 3, ref.port.SIZE, ref.port.SIZE))
+    if mutant in getattr(ref.port, "CHANGES_PARAMETERS", ()):  # another structure (a layer split in two)
+        assert any(problem.startswith("missing ") for problem in problems), problems  # slim's weights do not load
+        return
     assert all(problem.startswith("unexpected ") for problem in problems), problems
     outputs = ref.run(symbol)
     misses = [common.max_abs_diff(expected, actual) / common.tolerance(expected)

@@ -29,7 +29,7 @@ from porting.core.records import Kind
 from porting.frameworks import tf_reader
 from porting.frameworks.models import MODELS, UsageError, mx_builder, tf_builder
 from porting.verifier.api import verify
-from porting.verifier.render import bug_report, write_bug_reports
+from porting.verifier.render import bug_report, cause_groups, group_bug_report, write_bug_reports
 
 from tests.support import broken_ports as bp
 
@@ -211,11 +211,15 @@ def test_bug_report_contents(name, fragments, broken_results, tmp_path):
     result = broken_results[name]
     written = write_bug_reports(result, tmp_path)
     first = problems(result)[0]
-    # One file per problem row (lint findings may add theirs after them).
-    assert len([path for path in written if not path.name.startswith("finding")]) == len(problems(result))
+    groups = cause_groups(result.rows)
+    # One file per root cause, listing every row it explains (lint findings may add theirs after them).
+    assert len([path for path in written if not path.name.startswith("finding")]) == len(groups)
+    assert sum(len(group) for group in groups) == len(problems(result))
     text = written[0].read_text()
     assert written[0].name.startswith(f"{first.index:04d}_{first.status.value}_")
-    assert text == bug_report(first, result)
+    assert text == group_bug_report(groups[0], result)
+    assert bug_report(first, result).split("\n", 2)[2].rstrip("\n") in text
+    assert all(f"| {row.index} | {row.tf.name if row.tf else '--'} |" in text for row in groups[0][1:])
     for fragment in fragments:
         assert fragment in text, f"{fragment!r} not in\n{text}"
 

@@ -135,6 +135,21 @@ def check_output_kind(context: Context) -> list[Finding]:
                           "TF's logits end point"))]
 
 
+def _paired_through_identities(context: Context, record) -> bool:
+    """Whether a TF record has an MXNet counterpart, itself or, for a squeeze/reshape the equivalences
+    dropped (it pairs with nothing, e.g. AuxLogits' SpatialSqueeze), the layer it reshapes."""
+    paired_tf = {pair.tf.name for pair in getattr(context.result, "pairs", []) or [] if pair.tf is not None}
+    seen = set()
+    while record is not None and record.name not in seen:
+        seen.add(record.name)
+        if record.name in context.tf_to_mx:
+            return True
+        if record.name in paired_tf or record.kind not in (Kind.FLATTEN, Kind.RESHAPE) or not record.inputs:
+            return False  # a row of its own (only in TF), or not an identity: no counterpart
+        record = context.tf_by_name.get(record.inputs[0])
+    return False
+
+
 @network_check("aux_head", "an auxiliary classifier head present on one side only")
 def check_aux_head(context: Context) -> list[Finding]:
     findings = []
@@ -147,7 +162,7 @@ def check_aux_head(context: Context) -> list[Finding]:
                if "auxlogits" in name.lower().replace("_", "") and record.kind == Kind.FC}
     for name in sorted(tf_aux):
         record = context.tf_by_name.get(name)
-        if record is not None and name not in context.tf_to_mx:
+        if record is not None and not _paired_through_identities(context, record):
             findings.append(make_finding(
                 "aux_head", Severity.WARNING, record, None, "auxiliary head", "none",
                 f"TF has an auxiliary classifier ({name}); the MXNet port has no counterpart. It does not feed the "

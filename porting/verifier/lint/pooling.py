@@ -1,6 +1,7 @@
 """Lint checks of pooling: padded cells in average and max pools, the output-size convention, global pools."""
 from __future__ import annotations
 
+from porting.core.causes import tf_rule_on
 from porting.core.records import Kind, LayerRecord, format_shape
 from porting.frameworks import mx_attrs
 from porting.padding import mx_output_size
@@ -101,6 +102,13 @@ def check_pooling_convention(pair, context: Context) -> list[Finding]:
     if geometry is None or geometry["global"] or len(tf.shape) != 4:
         return []
     want = tuple(tf.shape[2:4])
+    if tf.in_shape and mx.in_shape and tuple(tf.in_shape[2:4]) != tuple(mx.in_shape[2:4]):
+        # The input already differs (an earlier layer's defect): judge the layer's own geometry on
+        # ITS input, i.e. what TF's rule gives on the map the port feeds it, not the size it inherited.
+        expected = tf_rule_on(tf, mx.in_shape)
+        if expected is None:
+            return []
+        want = expected[0]
     sizes = {}
     for convention in ("valid", "full"):
         sizes[convention] = tuple(mx_output_size(geometry["size"][a], geometry["kernel"][a], geometry["stride"][a],

@@ -1,8 +1,9 @@
 """Bug reports: one Markdown file per root cause, for the issue tracker.
 
-A file per group of problem rows with identical defects (``grouping.row_groups``: the
-evidence, the fix, a script that rebuilds the layer alone on both sides, and, for a group
-of several rows, every layer it touches), then one per group of identical error or warning
+A file per root cause (``grouping.cause_groups``: the root rows with identical defects and
+the rows downstream that only inherit their difference; the evidence, the fix, a script that
+rebuilds the layer alone on both sides, and, for a group of several rows, every layer it
+touches), then one per group of identical error or warning
 findings of the lint pass and one for the first layer numeric parity found divergent. A
 group of one is written exactly as a single defect always was.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 from porting import util
 from porting.core.diff import LayerDiff
 from porting.core.records import format_shape
-from porting.verifier.render.grouping import compact_layers, row_groups
+from porting.verifier.render.grouping import cause_groups, compact_layers
 
 
 def _snippet(row: LayerDiff, result) -> str:
@@ -104,18 +105,31 @@ def bug_report(row: LayerDiff, result) -> str:
 
 
 def group_bug_report(rows: list[LayerDiff], result) -> str:
-    """One Markdown bug report for rows with identical defects: every layer, then the first row's
-    evidence (a group of one is ``bug_report`` of its row)."""
+    """One Markdown bug report for one root cause: the root rows (identical defects) and the rows that only
+    inherit their difference, every layer it touches, then the first row's evidence (a group of one is
+    ``bug_report`` of its row)."""
     first = rows[0]
     if len(rows) == 1:
         return bug_report(first, result)
+    from porting.core.causes import moved_strides
+
     body = bug_report(first, result).splitlines()
-    head = [f"# Port defect: {first.status.value} at {len(rows)} layers", "",
-            f"One defect repeated on {len(rows)} layers: {compact_layers([row.layer for row in rows])}. "
-            f"The evidence below is the first one's ({first.layer}); the fix applies to each.", "",
-            "## Layers", "", "| row | TF layer | MXNet layer |", "|---|---|---|"]
-    head += [f"| {row.index} | {row.tf.name if row.tf else '--'} | {row.mx.name if row.mx else '--'} |"
-             for row in rows]
+    roots = [row for row in rows if row.cause is None]
+    inherited = len(rows) - len(roots)
+    if inherited:
+        intro = (f"One root cause touching {len(rows)} layers: {compact_layers([row.layer for row in roots])} "
+                 f"({'the defect' if len(roots) == 1 else f'the same defect on {len(roots)} layers'}), and "
+                 f"{inherited} layer{'s' if inherited != 1 else ''} downstream that only inherit its difference "
+                 f"(fixing the root fixes them).")
+        moves = [move.describe() for move in moved_strides(result.rows) if move.early in {r.index for r in roots}]
+        intro += "".join(f" {move[0].upper()}{move[1:]}." for move in moves)
+    else:
+        intro = (f"One defect repeated on {len(rows)} layers: {compact_layers([row.layer for row in rows])}. "
+                 f"The evidence below is the first one's ({first.layer}); the fix applies to each.")
+    head = [f"# Port defect: {first.status.value} at {len(rows)} layers", "", intro, "",
+            "## Layers", "", "| row | TF layer | MXNet layer | role |", "|---|---|---|---|"]
+    head += [f"| {row.index} | {row.tf.name if row.tf else '--'} | {row.mx.name if row.mx else '--'} | "
+             f"{'root' if row.cause is None else f'inherits from #{row.cause}'} |" for row in rows]
     return "\n".join(head + [""] + body[2:])
 
 
@@ -132,11 +146,11 @@ def pass_bug_reports(result):
 
 
 def write_bug_reports(result, directory: Path | str) -> list[Path]:
-    """One file per root cause (group of identical problem rows, group of identical lint findings,
-    numeric root cause); returns the paths written."""
+    """One file per root cause (root rows with identical defects and the rows they explain, group of
+    identical lint findings, numeric root cause); returns the paths written."""
     directory = Path(directory)
     written = []
-    for rows in row_groups(result.rows):
+    for rows in cause_groups(result.rows):
         first = rows[0]
         more = f"_and_{len(rows) - 1}_more" if len(rows) > 1 else ""
         path = directory / f"{first.index:04d}_{first.status.value}_{util.slug(first.layer)}{more}.md"

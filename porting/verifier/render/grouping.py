@@ -9,12 +9,15 @@ once, with its count and its layers.
 * ``compact_layers``: a list of layer names as text, runs of names that differ in one number
   written as a range (``block35_1..block35_10/Conv2d_1x1``);
 * ``row_groups``: the problem rows grouped by root cause (same status, ops and defects);
-* ``defect_summary``: each distinct row defect once, with its count.
+* ``defect_summary``: each distinct row defect once, with its count;
+* ``cause_groups`` / ``root_cause_lines``: each root cause once, with the rows downstream that only
+  inherit its difference (``porting.core.causes``).
 """
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from dataclasses import replace
 
 from porting.core.diff import LayerDiff, Status
 
@@ -109,10 +112,11 @@ def row_groups(rows) -> list[list[LayerDiff]]:
 
 def defect_summary(rows) -> list[tuple[str, int, list[str]]]:
     """Each distinct defect of the problem rows once: ``(description, rows, layers)``, most frequent
-    first (then in order of appearance). The description is ``field TF vs MX`` ('pads (0, 1) vs (1, 1)')."""
+    first (then in order of appearance); rows that only inherit a difference (``LayerDiff.cause``) are
+    their root's, not defects of their own. The description is ``field TF vs MX`` ('pads (0, 1) vs (1, 1)')."""
     found: OrderedDict = OrderedDict()
     for row in rows:
-        if row.status == Status.MATCH:
+        if row.status == Status.MATCH or row.cause is not None:  # an inherited row is its root's defect
             continue
         names = [side.name for side in (row.tf, row.mx) if side is not None]
         for defect in row.defects:
@@ -139,4 +143,78 @@ def defect_summary_lines(rows, limit: int | None = 4) -> list[str]:
         lines.append(f"  {description}: {count} layers: {compact_layers(layers, limit)}")
     if single:
         lines.append(f"  {single} other defect{'' if single == 1 else 's'} on one layer each (see the rows above)")
+    return lines
+
+
+# ------------------------------------------------------------------ root causes
+
+def _by_index(rows) -> dict[int, LayerDiff]:
+    return {row.index: row for row in rows}
+
+
+#: Defects that only say what another defect of the same row does to the output.
+_CONSEQUENCES = frozenset({"shape", "channels", "input_shape"})
+
+
+def _own_defects(row: LayerDiff) -> tuple:
+    """The row's defects without those that only follow from another of its defects (a stride's shape)."""
+    own = tuple(d for d in row.defects if d.field not in _CONSEQUENCES)
+    return own or tuple(row.defects)
+
+
+def cause_key(row: LayerDiff) -> tuple:
+    """``row_key`` on the row's own defects: the same stride on layers of different sizes is one cause."""
+    return row_key(replace(row, defects=_own_defects(row))) if row.defects else row_key(row)
+
+
+def cause_groups(rows) -> list[list[LayerDiff]]:
+    """One group per root cause: the root rows with identical own defects (``cause_key``) together, then
+    every row they explain (``LayerDiff.explains``: rows that only inherit a difference from them), in row
+    order."""
+    by_index = _by_index(rows)
+    roots: OrderedDict = OrderedDict()
+    for row in rows:
+        if row.status != Status.MATCH and row.cause is None:
+            roots.setdefault(cause_key(row), []).append(row)
+    groups = []
+    for members in roots.values():
+        explained = sorted({index for row in members for index in row.explains if index in by_index})
+        groups.append(members + [by_index[index] for index in explained])
+    return groups
+
+
+def _defect_text(row: LayerDiff) -> str:
+    """The row's defects in a few words: 'stride (1, 1) vs (2, 2)', 'missing layer', ..."""
+    names = [side.name for side in (row.tf, row.mx) if side is not None]
+    parts = []
+    for defect in _own_defects(row):
+        if defect.field in ("missing_layer", "extra_layer"):
+            value = defect.tf if defect.field == "missing_layer" else defect.mx
+            parts.append(f"{defect.field.replace('_', ' ')} {_mask(value, names)}")
+        elif defect.field != "input_shape":
+            parts.append(f"{defect.field} TF {defect.tf} vs MXNet {defect.mx}")
+    return "; ".join(parts) or row.status.value
+
+
+def root_cause_lines(rows, limit: int | None = 4) -> list[str]:
+    """The lines that name each root cause once: 'root causes: K for N problem rows', then per cause its
+    first row, its defect, how many root rows share it and how many rows downstream it explains; then
+    each moved stride in words. None unless some row only inherits its difference (``LayerDiff.cause``)."""
+    from porting.core.causes import moved_strides
+
+    if not any(row.cause is not None for row in rows):
+        return []
+    groups = cause_groups(rows)
+    problems = sum(1 for row in rows if row.status != Status.MATCH)
+    lines = [f"root causes: {len(groups)} for {problems} problem rows (the other rows only inherit a difference)"]
+    for group in groups:
+        roots = [row for row in group if row.cause is None]
+        first = roots[0]
+        inherited = len(group) - len(roots)
+        where = (f"#{first.index} {first.layer}" if len(roots) == 1 else
+                 f"{len(roots)} layers (#{', #'.join(str(row.index) for row in roots[:3])}"
+                 f"{', …' if len(roots) > 3 else ''}): {compact_layers([row.layer for row in roots], limit)}")
+        lines.append(f"  {where}: {_defect_text(first)}; explains {inherited} row{'s' if inherited != 1 else ''} "
+                     f"downstream")
+    lines.extend(f"  {move.describe()}" for move in moved_strides(rows))
     return lines

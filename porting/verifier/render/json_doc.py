@@ -5,6 +5,7 @@ import json
 
 from porting.core.cost import cost_columns
 from porting.core.diff import LayerDiff, Status
+from porting.verifier.render.grouping import cause_groups
 from porting.verifier.render.table import cost_line, numeric_by_row
 
 
@@ -14,6 +15,10 @@ def row_json(row: LayerDiff, numeric: dict | None = None) -> dict:
             "tf": row.tf.as_dict() if row.tf else None, "mx": row.mx.as_dict() if row.mx else None,
             "note": row.note, "matched_by": row.matched_by,
             "defects": [defect.__dict__ for defect in row.defects]}
+    if row.cause is not None:  # only on attributed rows: the reports of a port that matches are unchanged
+        data["cause"] = row.cause
+    if row.explains:
+        data["explains"] = list(row.explains)
     if numeric:
         data["numeric"] = numeric
     return data
@@ -49,7 +54,32 @@ def render_json(result, only_problems: bool = False, end_points: bool = False) -
                          "disagree_rows": [result.rows[i].index for i in columns.disagree],
                          "framework_params": dict(result.framework_params),
                          "line": cost_line(result, columns)}}
+    causes = root_causes_json(result.rows)
+    if causes:
+        document["root_causes"] = causes
     return _finish(document, result)
+
+
+def root_causes_json(rows) -> list[dict]:
+    """Each root cause once: its root rows, the rows it explains, its defects; empty when no row only
+    inherits a difference (then every problem row is its own root cause)."""
+    from porting.core.causes import moved_strides
+
+    if not any(row.cause is not None for row in rows):
+        return []
+    moves = moved_strides(rows)
+    causes = []
+    for group in cause_groups(rows):
+        roots = [row for row in group if row.cause is None]
+        entry = {"roots": [row.index for row in roots], "layers": [row.layer for row in group],
+                 "explains": [row.index for row in group if row.cause is not None],
+                 "defects": [defect.__dict__ for defect in roots[0].defects]}  # the first root's, all of them
+        early = {row.index for row in roots}
+        moved = [move.describe() for move in moves if move.early in early]
+        if moved:
+            entry["moved_strides"] = moved
+        causes.append(entry)
+    return causes
 
 
 def _finish(document: dict, result) -> str:

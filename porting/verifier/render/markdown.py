@@ -4,7 +4,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from porting.core.cost import cost_columns
-from porting.verifier.render.grouping import defect_summary_lines
+from porting.verifier.render.grouping import defect_summary_lines, root_cause_lines
 from porting.verifier.render.table import (END_POINT_HEADERS, HEADERS, cost_line, end_point_table, layer_table,
                                            pass_sections)
 
@@ -27,6 +27,9 @@ def render_markdown(result, only_problems: bool = False, end_points: bool = Fals
         summary = defect_summary_lines(result.rows, limit=None)
         if summary:
             lines.extend(["", summary[0], ""] + [f"- {line.strip()}" for line in summary[1:]])
+        causes = root_cause_lines(result.rows, limit=None)
+        if causes:
+            lines.extend(["", causes[0], ""] + [f"- {line.strip()}" for line in causes[1:]])
     notes = [] if end_points else getattr(result, "equivalences", None) or []
     if notes:  # only when a rule rewrote something (our own pair: none, its reports unchanged)
         lines.extend(["", f"## Equivalent forms taken as one ({len(notes)})", ""])

@@ -32,6 +32,17 @@ def _cost_cells(columns: CostColumns, position: int) -> list[str]:
     return cells
 
 
+def row_note(row: LayerDiff) -> str:
+    """The row's note, with its place in the root-cause attribution: 'inherited from #k: …' for a row whose
+    difference follows from an earlier one, '…; root cause of N rows below' for a root that explains rows."""
+    note = row.note or "--"
+    if row.cause is not None:
+        return f"inherited from #{row.cause}: {note}"
+    if row.explains:
+        return f"{note}; root cause of {len(row.explains)} row{'s' if len(row.explains) != 1 else ''} below"
+    return note
+
+
 def _cells(row: LayerDiff, width: int | None, cost: list[str]) -> list:
     def cut(text: str) -> str:
         if width is None or len(text) <= width:
@@ -43,7 +54,7 @@ def _cells(row: LayerDiff, width: int | None, cost: list[str]) -> list:
             format_shape(row.tf.shape) if row.tf else "--",
             cut(row.mx.name) if row.mx else "--", row.mx.op if row.mx else "--",
             format_shape(row.mx.shape) if row.mx else "--",
-            *cost, row.status.value, row.note or "--"]
+            *cost, row.status.value, row_note(row)]
 
 
 def _total_rows(columns: CostColumns) -> list[list]:
@@ -56,13 +67,48 @@ def _total_rows(columns: CostColumns) -> list[list]:
     return [row("total TF", columns.tf), row("total MX", columns.mx)]
 
 
-def layer_table(result, columns: CostColumns, only_problems: bool, width: int | None) -> list[list]:
+#: In a collapsed table, runs of at least this many rows that match (or that inherit from one root) are one line.
+COLLAPSE_RUN = 4
+
+
+def _run_key(row: LayerDiff):
+    """Rows with the same key in a run collapse together: matching rows, or rows inheriting from one root."""
+    if row.status == Status.MATCH:
+        return "match"
+    return ("cause", row.cause) if row.cause is not None else None
+
+
+def _collapsed_line(run: list[LayerDiff]) -> list:
+    first, last = run[0], run[-1]
+    if _run_key(first) == "match":
+        text = f"rows {first.index}-{last.index}: {len(run)} layers match"
+    else:
+        text = f"rows {first.index}-{last.index}: {len(run)} rows only inherit the difference of #{first.cause}"
+    return ["…", text, "", "", "", "", "", "", "", "", "(--format markdown or json lists every row)"]
+
+
+def layer_table(result, columns: CostColumns, only_problems: bool, width: int | None,
+                collapse: bool = False) -> list[list]:
     """The per-layer rows (all, or only the problems) with their cost cells, then the totals.
 
-    ``width`` cuts long layer names from the left (``None``: never).
+    ``width`` cuts long layer names from the left (``None``: never). ``collapse``: runs of
+    ``COLLAPSE_RUN`` or more matching rows, or of rows that only inherit one root's difference,
+    are one line each (what the text report of a failed comparison shows).
     """
-    table = [_cells(row, width, _cost_cells(columns, position))
-             for position, row in enumerate(result.rows) if not only_problems or row.status != Status.MATCH]
+    shown = [(position, row) for position, row in enumerate(result.rows)
+             if not only_problems or row.status != Status.MATCH]
+    table = []
+    start = 0
+    while start < len(shown):
+        end = start
+        key = _run_key(shown[start][1])
+        while collapse and key is not None and end + 1 < len(shown) and _run_key(shown[end + 1][1]) == key:
+            end += 1
+        if end - start + 1 >= COLLAPSE_RUN:
+            table.append(_collapsed_line([row for _, row in shown[start:end + 1]]))
+        else:
+            table.extend(_cells(row, width, _cost_cells(columns, position)) for position, row in shown[start:end + 1])
+        start = end + 1
     return table + _total_rows(columns)
 
 
@@ -81,9 +127,8 @@ def cost_line(result, columns: CostColumns) -> str:
         line = (f"cost: {tf.params:,} trainable parameters, {tf.moving:,} moving statistics, "
                 f"{human(tf.macs)} multiply-adds per image (forward)")
     else:
-        rows = ", ".join(str(result.rows[i].index) for i in columns.disagree) or "none"
         line = (f"cost differs: TF {tf.params:,} parameters / {human(tf.macs)} MACs, "
-                f"MX {mx.params:,} parameters / {human(mx.macs)} MACs (rows {rows})")
+                f"MX {mx.params:,} parameters / {human(mx.macs)} MACs ({gap_rows_text(result, columns)})")
     checks = []
     for side, label, counted in (("tf", "TF trainable variables", tf.params),
                                  ("mx", "MXNet learnable arguments", mx.params)):
@@ -92,6 +137,36 @@ def cost_line(result, columns: CostColumns) -> str:
             checks.append(f"{label} {reported:,}" + ("" if reported == counted else
                                                         f" != {counted:,} counted from the layers"))
     return line + ("; " + ", ".join(checks) if checks else "")
+
+
+def gap_rows(result, columns: CostColumns) -> list[int]:
+    """The positions of the rows that make up a cost gap: rows whose sides cost differently, and rows on
+    one side only that have parameters or multiply-adds (a missing head, an extra bias...)."""
+    found = []
+    for position, row in enumerate(result.rows):
+        one_sided = (row.tf is None) != (row.mx is None)
+        params, macs = columns.rows[position]
+        if position in columns.disagree or (one_sided and (params or macs)):
+            found.append(position)
+    return found
+
+
+def gap_rows_text(result, columns: CostColumns) -> str:
+    """'rows 3, 7' or, for many, '19 rows, #12..#30', then the layers on one side only among them (a missing
+    head: 'only in TF: AuxLogits/Conv2d_1b_1x1, …'); 'rows none' if no row accounts for the gap."""
+    from porting.verifier.render.grouping import compact_layers
+
+    positions = gap_rows(result, columns)
+    if not positions:
+        return "rows none"
+    indexes = [result.rows[p].index for p in positions]
+    text = f"rows {', '.join(map(str, indexes))}" if len(indexes) <= 8 else \
+        f"{len(indexes)} rows, #{indexes[0]}..#{indexes[-1]}"
+    for label, missing in (("only in TF", "mx"), ("only in MXNet", "tf")):
+        names = [result.rows[p].layer for p in positions if getattr(result.rows[p], missing) is None]
+        if names:
+            text += f"; {label}: {compact_layers(names, limit=3)}"
+    return text
 
 
 def pass_sections(result, fmt: str) -> list[str]:

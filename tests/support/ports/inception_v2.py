@@ -71,6 +71,7 @@ class _Choices:
     pool_5b: str = "max"  # Mixed_5c's pool branch
     reduction_pad_symmetric: bool = False  # pad=1 on the stride-2 3x3s instead of TF's (0, 1)
     relu_inside_separable: bool = False  # a ReLU between the depthwise and the pointwise conv
+    stem_full_conv: bool = False  # one full 7x7/2 conv (pad 3) where slim's stem is separable
     dropout_p: float = DROPOUT_P
 
 
@@ -120,13 +121,16 @@ def InceptionFactoryB(data, num_3x3red, num_3x3, num_d3x3red, num_d3x3, name, ch
 
 def _build(num_classes: int, choices: _Choices):
     data = mx.sym.Variable("data")  # 3 x 128 x 128
-    # slim's separable_conv2d: depthwise 7x7/2 (multiplier 8) -> pointwise 1x1 + bias -> ReLU
-    net = mx.sym.pad(data, mode="constant", pad_width=(0, 0, 0, 0, 2, 3, 2, 3), name="pad_1")
-    net = mx.sym.Convolution(net, num_filter=24, num_group=3, kernel=(7, 7), stride=(2, 2), no_bias=True,
-                             name="conv_1_depthwise")
-    if choices.relu_inside_separable:
-        net = mx.sym.Activation(net, act_type="relu", name="relu_1_depthwise")
-    net = mx.sym.Convolution(net, num_filter=64, kernel=(1, 1), name="conv_1_pointwise")
+    if choices.stem_full_conv:  # the stem of BN-Inception papers: one full conv, padded symmetrically
+        net = mx.sym.Convolution(data, num_filter=64, kernel=(7, 7), stride=(2, 2), pad=(3, 3), name="conv_1")
+    else:
+        # slim's separable_conv2d: depthwise 7x7/2 (multiplier 8) -> pointwise 1x1 + bias -> ReLU
+        net = mx.sym.pad(data, mode="constant", pad_width=(0, 0, 0, 0, 2, 3, 2, 3), name="pad_1")
+        net = mx.sym.Convolution(net, num_filter=24, num_group=3, kernel=(7, 7), stride=(2, 2), no_bias=True,
+                                 name="conv_1_depthwise")
+        if choices.relu_inside_separable:
+            net = mx.sym.Activation(net, act_type="relu", name="relu_1_depthwise")
+        net = mx.sym.Convolution(net, num_filter=64, kernel=(1, 1), name="conv_1_pointwise")
     net = mx.sym.Activation(net, act_type="relu", name="relu_1")  # 64 x 64 x 64
     net = mx.sym.Pooling(net, kernel=(3, 3), stride=(2, 2), pool_type="max", pooling_convention="full",
                          name="pool_1")  # 64 x 32 x 32
@@ -214,8 +218,13 @@ MUTANTS = {
                               "a ReLU between the depthwise and the pointwise conv of the stem (slim has none)"),
     "dropout_keep_prob": (_mutant(dropout_p=0.8),
                           "Dropout p=0.8 is slim's keep_prob (MXNet p drops): training only"),
+    "stem_full_conv": (_mutant(stem_full_conv=True),
+                       "one full 7x7/2 conv with pad 3 where slim's stem is separable (depthwise 7x7/2 padded "
+                       "(2, 3), then a 1x1): the layer split in two, and windows shifted"),
 }
 TRAINING_ONLY = {"dropout_keep_prob": ("dropout", "p")}
+#: Mutants whose defect changes the parameters themselves: slim's weights do not load into them.
+CHANGES_PARAMETERS = ("stem_full_conv",)
 #: Where each mutant's defect is, as slim's layer (the root cause a verifier should report first):
 #: a row whose TF layer is this scope or under it names the root.
 MUTANT_ROOTS = {
@@ -224,4 +233,5 @@ MUTANT_ROOTS = {
     "reduction_pad_symmetric": "InceptionV2/Mixed_4a",
     "relu_inside_separable": "InceptionV2/Conv2d_1a_7x7",
     "dropout_keep_prob": "InceptionV2/Logits/Dropout_1b",
+    "stem_full_conv": "InceptionV2/Conv2d_1a_7x7",
 }
