@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="numeric relative tolerance (default porting.verifier.parity.DEFAULT_RTOL)")
     parser.add_argument("--atol", type=float,
                         help="numeric absolute tolerance (default: 3e-5 x each layer's max |output|, at least 1)")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--no-cache", action="store_true",
+                       help="build the TF side; neither read nor write the reference cache ($PORTING_CACHE)")
+    cache.add_argument("--refresh-cache", action="store_true",
+                       help="build the TF side and rewrite its reference cache entry")
     common.add_common_arguments(parser)
     return parser
 
@@ -94,7 +99,11 @@ def _main(args) -> int:
     _validate(args)
     result = verify(args.model, tf=args.tf, mx=args.mx, size=args.size, classes=args.classes, batch=args.batch,
                     lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
-                    seed=args.seed, rtol=args.rtol, atol=args.atol)
+                    seed=args.seed, rtol=args.rtol, atol=args.atol,
+                    cache="off" if args.no_cache else "refresh" if args.refresh_cache else "on")
+    if result.reference_cache.startswith(("corrupt", "stale", "miss (unreadable")) \
+            or "could not be written" in result.reference_cache:
+        print(f"note: reference cache: {result.reference_cache}", file=sys.stderr)
     if args.lint_only:
         return _lint_only(result, args)
     from porting.verifier import render

@@ -23,7 +23,7 @@ from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdi
 from porting.core.match import match
 from porting.core.records import Kind, LayerRecord
 from porting.frameworks.models import UsageError, load_builder, mx_builder, tf_builder
-from porting.verifier import arguments
+from porting.verifier import arguments, reference_cache
 
 if TYPE_CHECKING:  # the passes import both frameworks: loaded only when they run
     from porting.frameworks.models import ModelSpec
@@ -61,6 +61,8 @@ class CompareResult:
     numeric_report: NumericReport | None = None
     #: What ``porting.core.equivalences.normalise`` rewrote before pairing (one line each; empty: nothing).
     equivalences: list[str] = field(default_factory=list)
+    #: What the reference cache did for the TF side ('off', 'hit', 'miss, stored', 'stale (...), rebuilt'...).
+    reference_cache: str = "off"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -146,7 +148,7 @@ def _end_points(tf_graph, rows_pairs, mx_graph) -> list[dict]:
 def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: int | None = None, batch: int = 1,
            is_training: bool | None = None, lint: bool = True, title: str | None = None,
            tf_graph=None, numeric: bool = False, weights: str | None = None, seed: int = 0,
-           rtol: float | None = None, atol: float | None = None) -> CompareResult:
+           rtol: float | None = None, atol: float | None = None, cache: bool | str = False) -> CompareResult:
     """Compare a TF builder with an MX builder, layer by layer.
 
     Args:
@@ -171,6 +173,10 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             TF reference can be checked against many MX candidates; ``size``
             then defaults to its input size, and ``size`` / ``batch`` must agree
             with it.
+        cache: read and write the TF side through ``porting.verifier.reference_cache``
+            (``$PORTING_CACHE``): True, False (the default: a library call builds the live
+            graph, which conversions and autoport need) or 'refresh' (rebuild and rewrite
+            the entry). A hit gives a ``CachedTfGraph`` as ``result.tf_graph``.
 
     Raises:
         UsageError: a bad argument (unknown model, a size that is not N, HxW or (H, W), classes
@@ -187,6 +193,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     rtol, atol = arguments.tolerance(rtol, "--rtol"), arguments.tolerance(atol, "--atol")
     is_training = arguments.flag(is_training, "is_training", allow_none=True)
     lint, numeric = arguments.flag(lint, "lint"), arguments.flag(numeric, "numeric")
+    cache = arguments.cache_mode(cache)
     if weights is not None:
         weights = arguments.checkpoint(weights)
     if size is not None:
@@ -195,11 +202,13 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         raise UsageError(f"title must be a string, got {title!r}")
 
     from porting.frameworks import mx_reader
-    from porting.frameworks import tf_reader
 
-    if tf_graph is not None and not isinstance(tf_graph, tf_reader.TfGraph):
-        raise UsageError(f"tf_graph must be a TfGraph (e.g. result.tf_graph of an earlier verify()), "
-                         f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
+    if tf_graph is not None and not isinstance(tf_graph, reference_cache.CachedTfGraph):
+        from porting.frameworks import tf_reader
+
+        if not isinstance(tf_graph, tf_reader.TfGraph):
+            raise UsageError(f"tf_graph must be a TfGraph (e.g. result.tf_graph of an earlier verify()), "
+                             f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
     timings = {}
     numeric = numeric or weights is not None
     if numeric and is_training is None:
@@ -208,15 +217,25 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         size = _graph_size(tf_graph) if tf_graph is not None else spec.size if spec else (299, 299)
     arguments.input_fits(batch, size)
     classes = classes or (spec.classes if spec else 1001)
-    tf_fn = (load_builder(tf, "tf") if isinstance(tf, str) else tf if tf is not None else
-             tf_builder(spec) if spec is not None else None)  # None: tf_graph is the TF side
+    build_training = True if is_training is None else is_training
+    reference = (reference_cache.Reference.open(cache, spec, tf, size, classes, batch, build_training,
+                                                use_hit=not numeric)
+                 if tf_graph is None else reference_cache.Reference("off", None, None))
+    with reference.tracking():  # the modules the builder imports are sources of the cache entry
+        tf_fn = (None if reference.graph is not None else load_builder(tf, "tf") if isinstance(tf, str) else
+                 tf if tf is not None else tf_builder(spec) if spec is not None else None)  # None: tf_graph given
     mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx if mx is not None else mx_builder(spec, size)
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
         step("build TF graph")
         started = time.perf_counter()
-        if tf_graph is None:
-            tf_graph = tf_reader.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+        if reference.graph is not None:
+            tf_graph = reference.graph
+        elif tf_graph is None:
+            from porting.frameworks import tf_reader
+
+            tf_graph = reference.build(lambda: tf_reader.read_graph(tf_fn, size, classes, batch, build_training),
+                                       tf_fn)
         elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
             built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
             raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
@@ -232,13 +251,14 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         rows = compare_pairs(pairs)
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
-                         f"{getattr(tf_fn, '__name__', 'tf')} vs {getattr(mx_fn, '__name__', 'mx')}")
+                         f"{_builder_name(tf_fn, reference)} vs {getattr(mx_fn, '__name__', 'mx')}")
         result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                                rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                                mx_graph=mx_graph, pairs=pairs, timings=timings,
-                               framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
+                               framework_params={"tf": _tf_parameter_count(tf_graph),
                                                  "mx": mx_reader.learnable_parameter_count(mx_graph)},
-                               spec=spec if spec is not None and not tf else None, equivalences=equivalences)
+                               spec=spec if spec is not None and not tf else None, equivalences=equivalences,
+                               reference_cache=reference.status)
         if lint:
             step("lint")
             from porting.verifier import lint as lint_pass
@@ -253,6 +273,19 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
             timings["numeric"] = time.perf_counter() - started
     return result
+
+
+def _builder_name(tf_fn, reference) -> str:
+    """The TF builder's name for the title (a cache hit loads no builder: the entry recorded it)."""
+    return reference.graph.builder_name if reference.graph is not None else getattr(tf_fn, "__name__", "tf")
+
+
+def _tf_parameter_count(tf_graph) -> int:
+    if isinstance(tf_graph, reference_cache.CachedTfGraph):
+        return tf_graph.parameter_count
+    from porting.frameworks import tf_reader
+
+    return tf_reader.trainable_parameter_count(tf_graph)
 
 
 def _graph_size(tf_graph, with_batch: bool = False) -> tuple[int, ...]:

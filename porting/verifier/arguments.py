@@ -79,6 +79,14 @@ def flag(value, name: str, allow_none: bool = False) -> bool | None:
     return value
 
 
+def cache_mode(value) -> str:
+    """``verify(cache=...)``: True/'on', False/'off' or 'refresh' -> 'on', 'off' or 'refresh'."""
+    modes = {True: "on", False: "off", "on": "on", "off": "off", "refresh": "refresh"}
+    if isinstance(value, (bool, str)) and value in modes:
+        return modes[value]
+    raise UsageError(f"cache must be True, False, 'on', 'off' or 'refresh', got {value!r}")
+
+
 def builder(value, side: str) -> None:
     """A builder argument: None, a callable, or 'path/to/file.py:function' (loaded later)."""
     if value is None or callable(value):
