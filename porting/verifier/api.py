@@ -218,12 +218,15 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     arguments.input_fits(batch, size)
     classes = classes or (spec.classes if spec else 1001)
     build_training = True if is_training is None else is_training
-    reference = (reference_cache.Reference.open(cache, spec, tf, size, classes, batch, build_training,
-                                                use_hit=not numeric)
+    reference = (reference_cache.Reference.open(cache, spec, tf, size, classes, batch, build_training)
                  if tf_graph is None else reference_cache.Reference("off", None, None))
+
+    def load_tf():  # None: tf_graph is the TF side
+        return (load_builder(tf, "tf") if isinstance(tf, str) else tf if tf is not None else
+                tf_builder(spec) if spec is not None else None)
+
     with reference.tracking():  # the modules the builder imports are sources of the cache entry
-        tf_fn = (None if reference.graph is not None else load_builder(tf, "tf") if isinstance(tf, str) else
-                 tf if tf is not None else tf_builder(spec) if spec is not None else None)  # None: tf_graph given
+        tf_fn = None if reference.graph is not None else load_tf()
     mx_fn = load_builder(mx, "mx") if isinstance(mx, str) else mx if mx is not None else mx_builder(spec, size)
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
@@ -232,10 +235,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         if reference.graph is not None:
             tf_graph = reference.graph
         elif tf_graph is None:
-            from porting.frameworks import tf_reader
-
-            tf_graph = reference.build(lambda: tf_reader.read_graph(tf_fn, size, classes, batch, build_training),
-                                       tf_fn)
+            tf_graph = reference.build(tf_fn)
         elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
             built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
             raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
@@ -270,7 +270,9 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
 
             memory.check_fits(memory.numeric_estimate(tf_graph.records, mx_graph.records, batch, size))
             started = time.perf_counter()
-            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol)
+            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol,
+                                                    **reference.numeric_options(load_tf))
+            result.reference_cache = reference.status
             timings["numeric"] = time.perf_counter() - started
     return result
 

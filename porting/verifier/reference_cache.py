@@ -151,6 +151,27 @@ class FrozenGraph:
 
 
 @dataclass
+class TransferFacts:
+    """What the weight-transfer plan reads from the TF graph (``porting.verifier.weights.plan``), precomputed.
+
+    ``part_roles``: op name -> the roles that op gives its record (``sources.tf_roles`` of that
+    part alone; a record's roles are its parts' in order, so records the equivalences rewrite
+    still find theirs); ``variables``: ``tf_variables.graph_variables``; ``owners``: variable ->
+    ``sources.tf_owner``.
+    """
+
+    part_roles: dict
+    variables: dict
+    owners: dict
+
+    def roles(self, record) -> dict:
+        roles = {}
+        for part in record.parts:
+            roles.update(self.part_roles.get(part.name, {}))
+        return roles
+
+
+@dataclass
 class CachedTfGraph:
     """A ``tf_reader.TfGraph`` as the cache holds it: the same fields, a ``FrozenGraph`` for ``graph``.
 
@@ -172,6 +193,8 @@ class CachedTfGraph:
     nominal_sizes: dict = field(default_factory=dict)
     #: The TF builder's ``__name__`` (the report's title names it).
     builder_name: str = "tf"
+    #: What the weight transfer reads from the graph (numeric parity on a cached side).
+    transfer_facts: TransferFacts | None = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)  # the tensors by name: the graph holds them
@@ -230,10 +253,33 @@ def freeze(tf_graph, builder_name: str, parameter_count: int, nominal_size=None)
     end_points = {key: tensor_of(tensor) for key, tensor in tf_graph.end_points.items() if hasattr(tensor, "op")}
     files = {frame.filename for op in frozen.values() for frame in (op.frames or ())}
     sizes = {path: nominal_size(path) for path in sorted(files)} if nominal_size is not None else {}
-    return CachedTfGraph(FrozenGraph(frozen, tensors), tensor_of(tf_graph.images), tensor_of(tf_graph.logits), end_points,
-                         list(tf_graph.records), dict(tf_graph.tensors), dict(tf_graph.end_point_records),
+    return CachedTfGraph(FrozenGraph(frozen, tensors), tensor_of(tf_graph.images), tensor_of(tf_graph.logits),
+                         end_points, list(tf_graph.records), dict(tf_graph.tensors), dict(tf_graph.end_point_records),
                          tf_graph.is_training, parameter_count, {k: v for k, v in sizes.items() if v is not None},
-                         builder_name)
+                         builder_name, transfer_facts(tf_graph))
+
+
+def transfer_facts(tf_graph) -> TransferFacts:
+    """The ``TransferFacts`` of a live ``TfGraph``."""
+    from porting.core.records import LayerRecord
+    from porting.frameworks import tf_variables
+    from porting.verifier.weights import sources
+
+    part_roles = {}
+    for record in tf_graph.records:
+        for part in record.parts:
+            alone = LayerRecord(record.name, record.kind, record.op, (), (), parts=(part,))
+            part_roles[part.name] = sources.tf_roles(tf_graph.graph, alone)
+    variables = tf_variables.graph_variables(tf_graph.graph)
+    part_owner: dict[str, str] = {}
+    for record in tf_graph.records:
+        for part in record.parts:
+            part_owner.setdefault(part.name, record.name)
+    owners = {}
+    for name in variables:
+        readers = tf_variables.variable_readers(tf_graph.graph.get_operation_by_name(name))
+        owners[name] = next((part_owner[reader.name] for reader in readers if reader.name in part_owner), None)
+    return TransferFacts(part_roles, variables, owners)
 
 
 def _shape(tensor) -> FrozenShape:
@@ -402,8 +448,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         allowed = ((module == "builtins" and name in self._BUILTINS) or module.startswith("porting.")
-                   or module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.dtypes",
-                                 "collections", "copyreg", "enum"))
+                   or module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
+                                 "numpy._core.numeric", "numpy.dtypes", "collections", "copyreg", "enum"))
         if not allowed:
             raise pickle.UnpicklingError(f"{module}.{name} is not a type a reference cache entry holds")
         return super().find_class(module, name)
@@ -457,6 +503,7 @@ class Lookup:
     status: str
     graph: CachedTfGraph | None = None
     path: Path | None = None
+    digest: str | None = None  # the entry's payload checksum: the TF forward outputs are stored under it
 
 
 def load(key: str) -> Lookup:
@@ -476,18 +523,60 @@ def load(key: str) -> Lookup:
         _, cached = decode(data)
     except CorruptEntry as error:
         return Lookup(f"corrupt ({error})", path=path)
-    return Lookup("hit", cached, path)
+    return Lookup("hit", cached, path, header["sha256"])
 
 
-def store(path: Path, cached: CachedTfGraph, sources: list[str]) -> bool:
-    """Write an entry atomically; False (nothing written) when it cannot be written."""
+def store(path: Path, cached: CachedTfGraph, sources: list[str]) -> str | None:
+    """Write an entry atomically; its payload checksum, or None (nothing written) when it cannot be written."""
     digests = {source: _digest_file(source) for source in sources}
     try:
         data = encode(cached, {s: d for s, d in digests.items() if d is not None}, {})
         util.atomic_write_bytes(path, data, durable=False, parents=True)
     except Exception:  # noqa: BLE001  (a cache that cannot be written must not fail the comparison)
-        return False
-    return True
+        return None
+    return _header(data)[0]["sha256"]
+
+
+def values_digest(images, values: dict) -> str:
+    """A digest of a TF forward's inputs: the input batch and every variable's value."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name, value in [("<images>", images)] + sorted(values.items()):
+        value = np.ascontiguousarray(value)
+        digest.update(f"{name}\0{value.dtype.str}\0{value.shape}\0".encode())
+        digest.update(memoryview(value).cast("B"))
+    return digest.hexdigest()
+
+
+def load_forward(path: Path, names: list[str]) -> dict | None:
+    """The stored TF outputs of ``names``, or None (missing, incomplete or damaged: a zip member's CRC fails)."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not set(names) <= set(data.files):
+                return None
+            return {name: data[name] for name in names}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def store_forward(path: Path, outputs: dict) -> None:
+    """Write TF outputs (name -> array) atomically; a failure only costs the next run a forward."""
+    import numpy as np
+
+    try:
+        util.atomic_write_via(path, lambda tmp: _save_npz(np, tmp, outputs), durable=False, parents=True)
+    except Exception:  # noqa: BLE001  (a cache that cannot be written must not fail the comparison)
+        pass
+
+
+def _save_npz(np, tmp: str, outputs: dict) -> None:
+    with open(tmp, "wb") as handle:  # a file object: np.savez would append '.npz' to a name
+        np.savez(handle, **outputs)
 
 
 # ------------------------------------------------------------------ one comparison's use of the cache
@@ -500,27 +589,26 @@ class Reference:
     writes the entry. ``status`` says what happened, in words.
     """
 
-    def __init__(self, mode: str, identity: dict | None, key: str | None):
+    def __init__(self, mode: str, identity: dict | None, key: str | None, arguments: tuple = ()):
         self.mode, self.identity, self.key = mode, identity, key
+        self.arguments = arguments  # (size, classes, batch, is_training) as tf_reader.read_graph takes them
         self.graph: CachedTfGraph | None = None
+        self.digest: str | None = None
+        self.live = None  # the TfGraph this run built, if it built one
         self.status = "off" if mode == "off" else "bypassed (a Python callable as the TF side)"
         self._imported: set[str] = set()
 
     @classmethod
-    def open(cls, mode: str, spec, tf, size, classes: int, batch: int, is_training: bool,
-             use_hit: bool = True) -> Reference:
+    def open(cls, mode: str, spec, tf, size, classes: int, batch: int, is_training: bool) -> Reference:
         """Look up the entry of this TF side (nothing is read when ``mode`` is 'off' or 'refresh')."""
         identity = side_identity(spec, tf) if mode != "off" else None
         key = entry_key(identity, size, classes, batch, is_training) if identity is not None else None
-        reference = cls(mode, identity, key)
+        reference = cls(mode, identity, key, (size, classes, batch, is_training))
         if key is not None:
             reference.status = "refresh"
-            if mode == "on" and use_hit:
+            if mode == "on":
                 found = load(key)
-                reference.status = found.status
-                reference.graph = found.graph
-            elif mode == "on":
-                reference.status = "bypassed (numeric parity runs the live TF graph)"
+                reference.status, reference.graph, reference.digest = found.status, found.graph, found.digest
         return reference
 
     @property
@@ -531,23 +619,59 @@ class Reference:
         """Around the builder's loading: the modules imported meanwhile are sources of the entry."""
         return _Tracking(self._imported)
 
-    def build(self, read, builder):
-        """``read()`` (the live ``TfGraph``) inside ``tracking()``; then the entry is written."""
+    def build(self, builder, write: bool = True):
+        """The live ``TfGraph`` of ``builder`` (built inside ``tracking()``); then the entry is written."""
+        from porting.frameworks import tf_reader
+
         with self.tracking():
-            live = read()
-        if self.writes:
+            live = tf_reader.read_graph(builder, *self.arguments)
+        self.live = live
+        if self.writes and write:
             from porting.frameworks import tf_reader
             from porting.verifier.lint import source_comments
 
             cached = freeze(live, getattr(builder, "__name__", "tf"), tf_reader.trainable_parameter_count(live),
                             source_comments.module_nominal_size)
             path = entry_dir() / f"{self.key}.entry"
-            stored = store(path, cached, loaded_sources(builder, self._imported, cached))
-            self.status = {"miss": "miss, stored", "refresh": "refreshed"}.get(
-                self.status, self.status + (", stored" if self.status.startswith("bypassed") else ", rebuilt"))
-            if not stored:
+            self.digest = store(path, cached, loaded_sources(builder, self._imported, cached))
+            self.status = {"miss": "miss, stored", "refresh": "refreshed"}.get(self.status, self.status + ", rebuilt")
+            if self.digest is None:
                 self.status += " (the entry could not be written)"
         return live
+
+    def numeric_options(self, load_builder) -> dict:
+        """Keyword arguments of ``parity.numeric_parity``: a TF forward through the cache, when there is an entry."""
+        if self.key is None or self.digest is None:
+            return {}
+        return {"tf_forward": functools.partial(self.forward, load_builder)}
+
+    def forward(self, load_builder, names: list[str], images, values: dict) -> dict:
+        """The TF outputs of ``names`` for ``images`` and the variable ``values``: stored beside the
+        entry, or (the first time for these values) computed on the live graph, built again, and stored."""
+        path = entry_dir() / f"{self.key}.{self.digest[:24]}.{values_digest(images, values)[:32]}.npz"
+        outputs = load_forward(path, names)
+        if outputs is not None:
+            self.status += "; TF forward read"
+            return outputs
+        from porting import compat
+        from porting.verifier.parity.numeric import ParityError, run_tf
+        from porting.verifier.weights import assign_values
+
+        tf = compat.import_tf()
+        live = self.live
+        if live is None:  # a hit: the entry's sources are unchanged, so this builds the same graph
+            with self.tracking():
+                builder = load_builder()
+            live = self.build(builder, write=False)
+        with tf.compat.v1.Session(graph=live.graph) as session:
+            try:
+                assign_values(session, live.graph, values)
+            except (ValueError, tf.errors.InvalidArgumentError) as error:
+                raise ParityError(f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}") from None
+            outputs = run_tf(live, session, names, images)
+        store_forward(path, outputs)
+        self.status += "; TF forward stored"
+        return outputs
 
 
 class _Tracking:

@@ -174,11 +174,28 @@ def test_the_library_default_is_off_and_callables_are_not_cached(side):
         run(side, cache="sometimes")
 
 
-def test_numeric_parity_runs_the_live_graph_and_stores_it(side):
-    run(side, is_training=False)
-    result = run(side, numeric=True)
-    assert not isinstance(result.tf_graph, reference_cache.CachedTfGraph)
-    assert result.numeric_report.passed and result.reference_cache.startswith("bypassed")
+def _layers(result) -> list:
+    return [(layer.tf, layer.mx, layer.result.max_abs, bool(layer.result)) for layer in result.numeric_report.layers]
+
+
+def test_numeric_parity_reads_the_tf_forward_of_the_same_weights_and_input(side):
+    live = run(side, numeric=True, cache=False)
+    cold = run(side, numeric=True)
+    warm = run(side, numeric=True)
+    assert cold.reference_cache == "miss, stored; TF forward stored"
+    assert warm.reference_cache == "hit; TF forward read"
+    assert isinstance(warm.tf_graph, reference_cache.CachedTfGraph) and warm.numeric_report.passed
+    assert _layers(warm) == _layers(cold) == _layers(live)
+    assert warm.report("markdown") == cold.report("markdown") == live.report("markdown")
+    # Other weights (another seed) are another forward: run on the graph built again, then stored.
+    other = run(side, numeric=True, seed=1)
+    assert other.reference_cache == "hit; TF forward stored" and _layers(other) != _layers(warm)
+    assert _layers(other) == _layers(run(side, numeric=True, seed=1, cache=False))
+    # A damaged forward file is computed again, never read.
+    for path in (side / "cache").rglob("*.npz"):
+        path.write_bytes(path.read_bytes()[:-64])
+    assert run(side, numeric=True).reference_cache == "hit; TF forward stored"
+    assert run(side, numeric=True).reference_cache == "hit; TF forward read"
 
 
 def test_a_warm_run_imports_no_tensorflow(side):

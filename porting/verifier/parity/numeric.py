@@ -188,7 +188,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                    rtol: float = DEFAULT_RTOL, atol: float | None = None,
                    atol_range: float = DEFAULT_ATOL_RANGE, images: np.ndarray | None = None,
                    mx_input: np.ndarray | None = None, session=None, allow_missing=(),
-                   allow_unexpected=()) -> NumericReport:
+                   allow_unexpected=(), tf_forward=None) -> NumericReport:
     """Run both sides on one seeded input and compare every paired layer.
 
     Args:
@@ -207,11 +207,13 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             values (then ``weights`` / ``tf_values`` are read from it).
         allow_missing, allow_unexpected: patterns for ``weights.transfer`` (e.g. an
             MXNet side built without the AuxLogits head: ``allow_unexpected=['AuxLogits/*']``).
+        tf_forward: ``fn(names, images, values) -> outputs`` (as :func:`run_tf` gives them) that runs
+            the TF side instead of a session of ``tf_graph.graph``: the reference cache's, for a
+            ``CachedTfGraph`` (``porting.verifier.reference_cache``).
     """
     from porting.core.match import match
     from porting.verifier import weights as transfer_lib
 
-    tf = compat.import_tf()
     with progress.steps(NUMERIC_STEPS, desc="numeric parity") as step:
         step("weights")
         _check_inference(tf_graph)
@@ -230,8 +232,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         else:
             values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
         report = NumericReport([], rtol, atol, source, seed, atol_range)
-        own_session = session is None
+        own_session = session is None and tf_forward is None
         if own_session:
+            tf = compat.import_tf()
             session = tf.compat.v1.Session(graph=tf_graph.graph)
         try:
             if values is not None:
@@ -243,8 +246,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                     return report
                 loaded = {name: values[name] for name in plan.tf_variables}
                 try:
-                    transfer_lib.assign_values(session, tf_graph.graph, loaded)
-                except (ValueError, tf.errors.InvalidArgumentError) as error:
+                    if tf_forward is None:
+                        transfer_lib.assign_values(session, tf_graph.graph, loaded)
+                except (ValueError, compat.import_tf().errors.InvalidArgumentError) as error:
                     report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
                     return report
                 values = loaded
@@ -268,7 +272,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                 images = seeded_input(tf_graph.images.shape.as_list(), seed)
             step("TF forward")
             started = time.perf_counter()
-            tf_out = run_tf(tf_graph, session, [pair.tf.name for pair in compared], images)
+            names = [pair.tf.name for pair in compared]
+            tf_out = run_tf(tf_graph, session, names, images) if tf_forward is None else tf_forward(names, images,
+                                                                                                  values)
             seconds["tf_forward"] = time.perf_counter() - started
         finally:
             if own_session:
