@@ -211,6 +211,9 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
                              f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
     timings = {}
     numeric = numeric or weights is not None
+    if numeric and isinstance(tf_graph, reference_cache.CachedTfGraph):
+        raise UsageError("tf_graph is a cached TF side (no tf.Graph) and numeric parity runs the TF graph: give the "
+                         "builder with cache=True instead (its TF forward is cached too), or a live TfGraph")
     if numeric and is_training is None:
         is_training = False
     if size is None:

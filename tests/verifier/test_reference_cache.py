@@ -218,3 +218,12 @@ def test_the_frozen_graph_survives_pickling_links_and_all(side):
     conv = cached.graph.get_operation_by_name(cached.records[0].parts[0].name)
     assert all(reader in set(cached.graph.ops.values()) for reader in conv.outputs[0].consumers())
     assert conv.traceback[0].name == "build_graph"
+
+
+def test_a_cached_side_can_be_passed_on_as_tf_graph_but_not_run(side):
+    warm = run(side) and run(side)
+    mx = f"{SUPPORT / 'tiny_mx.py'}:build"
+    again = verify(mx=mx, tf_graph=warm.tf_graph, classes=5)
+    assert [row.status for row in again.rows] == [row.status for row in warm.rows] and again
+    with pytest.raises(UsageError, match="cached TF side"):
+        verify(mx=mx, tf_graph=warm.tf_graph, classes=5, numeric=True)
