@@ -288,7 +288,8 @@ def _shape(tensor) -> FrozenShape:
 
 
 def _frames(op) -> tuple | None:
-    """The op's creation stack from ``tf_reader.build_graph`` on (the caller's frames above it never matter)."""
+    """The op's creation stack from ``tf_reader.build_graph`` on (the caller's frames above it never matter),
+    without the frames of TF, slim, the standard library and this package, which the lint never reads."""
     try:
         frames = list(op.traceback)
     except Exception:  # noqa: BLE001  (TF kept none)
@@ -298,7 +299,15 @@ def _frames(op) -> tuple | None:
         if os.path.basename(frame.filename) == "tf_reader.py" and frame.name == "build_graph":
             start = index
     return tuple(FrozenFrame(sys.intern(frame.filename), int(frame.lineno), sys.intern(frame.name))
-                 for frame in frames[start:])
+                 for index, frame in enumerate(frames[start:]) if index == 0 or not _library_file(frame.filename))
+
+
+@functools.lru_cache(maxsize=4096)
+def _library_file(filename: str) -> bool:
+    """A file of an installed package, the standard library or ``porting``: never the builder author's."""
+    real = os.path.realpath(filename)
+    return ("site-packages" in real or "dist-packages" in real or real.startswith(_LIBRARY_DIRS)
+            or real.startswith(str(_PACKAGE_DIR) + os.sep))
 
 
 # ------------------------------------------------------------------ keys and the files a builder loaded
