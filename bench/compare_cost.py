@@ -40,6 +40,7 @@ report stays) and prints a table. A child that fails is reported with its own er
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -65,6 +66,8 @@ TARGET_PERCENT = 20.0
 TARGET_WARM_RATIO = 0.15
 PARTS = ("shape", "cache", "numeric-cache")
 QUICK_MODEL = "inception_resnet_v2_reduced"
+#: The committed report of the default model, which a cold and a warm run must both render byte for byte.
+GOLDEN = ROOT / "reports" / f"{DEFAULT_MODEL}.md"
 
 _FLOOR = r"""
 import json, sys, time
@@ -167,6 +170,8 @@ def measure_cache(model: str, repeats: int, numeric: bool) -> dict:
         "same_report": all(c["report_sha256"] == w["report_sha256"] and c["numeric_sha256"] == w["numeric_sha256"]
                            for c, w in zip(colds, warms)),
         "verdict": last["verdict"],
+        "matches_golden": (all(run["report_sha256"] == hashlib.sha256(GOLDEN.read_bytes()).hexdigest()
+                               for run in colds + warms) if model == DEFAULT_MODEL and not numeric else None),
         # What a warm run still pays: the interpreter and imports (MXNet, no TF), the MXNet side, the rest.
         "warm_parts_s": {"import": statistics.median(run["import"] for run in warms),
                          **{key: statistics.median(run["timings"].get(key, 0.0) for run in warms)

@@ -363,13 +363,10 @@ def entry_key(identity: dict, size, classes: int, batch: int, is_training: bool)
 
 def _user_source(path) -> str | None:
     """``path`` as a real .py file outside the standard library, site-packages and this package; else None."""
-    if not path or not str(path).endswith(".py"):
+    if not path or not str(path).endswith(".py") or _library_file(str(path)):
         return None
     real = os.path.realpath(path)
-    if real.startswith(_LIBRARY_DIRS) or real.startswith(str(_PACKAGE_DIR) + os.sep) \
-            or "site-packages" in real or "dist-packages" in real or not os.path.isfile(real):
-        return None
-    return real
+    return real if os.path.isfile(real) else None
 
 
 def _functions(builder) -> list:
