@@ -643,7 +643,15 @@ class Reference:
             self.status = {"miss": "miss, stored", "refresh": "refreshed"}.get(self.status, self.status + ", rebuilt")
             if self.digest is None:
                 self.status += " (the entry could not be written)"
+            else:
+                self._drop_other_forwards()
         return live
+
+    def _drop_other_forwards(self) -> None:
+        """TF outputs stored for another version of this entry can never be read again: removed."""
+        for path in entry_dir().glob(f"{self.key}.*.npz"):
+            if not path.name.startswith(f"{self.key}.{self.digest[:24]}."):
+                path.unlink(missing_ok=True)
 
     def numeric_options(self, load_builder) -> dict:
         """Keyword arguments of ``parity.numeric_parity``: a TF forward through the cache, when there is an entry."""

@@ -174,6 +174,10 @@ def test_the_library_default_is_off_and_callables_are_not_cached(side):
         run(side, cache="sometimes")
 
 
+def warm_digest(side) -> str:
+    return reference_cache.decode(next((side / "cache").rglob("*.entry")).read_bytes())[0]["sha256"][:24]
+
+
 def _layers(result) -> list:
     return [(layer.tf, layer.mx, layer.result.max_abs, bool(layer.result)) for layer in result.numeric_report.layers]
 
@@ -191,6 +195,12 @@ def test_numeric_parity_reads_the_tf_forward_of_the_same_weights_and_input(side)
     other = run(side, numeric=True, seed=1)
     assert other.reference_cache == "hit; TF forward stored" and _layers(other) != _layers(warm)
     assert _layers(other) == _layers(run(side, numeric=True, seed=1, cache=False))
+    # Forwards of another version of the entry are dropped when it is rebuilt (here: its payload differs).
+    stray = next((side / "cache").rglob("*.npz"))
+    orphan = stray.with_name(stray.name.replace(warm_digest(side), "0" * 24))
+    orphan.write_bytes(stray.read_bytes())
+    assert run(side, numeric=True, cache="refresh").reference_cache == "refreshed; TF forward read"
+    assert not orphan.exists()
     # A damaged forward file is computed again, never read.
     for path in (side / "cache").rglob("*.npz"):
         path.write_bytes(path.read_bytes()[:-64])
@@ -227,3 +237,31 @@ def test_a_cached_side_can_be_passed_on_as_tf_graph_but_not_run(side):
     assert [row.status for row in again.rows] == [row.status for row in warm.rows] and again
     with pytest.raises(UsageError, match="cached TF side"):
         verify(mx=mx, tf_graph=warm.tf_graph, classes=5, numeric=True)
+
+
+def test_concurrent_writers_leave_a_whole_entry(side):
+    """Writes are atomic renames: a reader sees one writer's entry or the other's, never a mixture."""
+    import threading
+
+    run(side)
+    path = entries(side)[0]
+    _, cached = reference_cache.decode(path.read_bytes())
+    other = reference_cache.CachedTfGraph(**{**cached.__dict__, "builder_name": "other"})
+    seen, stop = set(), threading.Event()
+
+    def write(graph):
+        while not stop.is_set():
+            reference_cache.store(path, graph, [])
+
+    writers = [threading.Thread(target=write, args=(graph,)) for graph in (cached, other)]
+    for writer in writers:
+        writer.start()
+    try:
+        for _ in range(200):
+            seen.add(reference_cache.decode(path.read_bytes())[1].builder_name)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+    assert seen <= {"build", "other"} and seen
+    assert not [item for item in path.parent.iterdir() if item.suffix != ".entry"]  # no temporary left
