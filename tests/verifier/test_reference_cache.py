@@ -151,6 +151,7 @@ def test_no_cache_neither_reads_nor_writes(side, capsys):
     code, out, err = cli(side, capsys, "--no-cache")
     assert code == 0 and err == "" and path.read_bytes() == damaged
     assert json.loads(out) == json.loads(cold)
+    assert main(["--no-cache", "--refresh-cache"]) == 2
 
 
 def test_refresh_cache_rebuilds_without_reading(side, capsys):

@@ -245,12 +245,13 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                                     f"{', '.join(absent[:8])}{', ...' if len(absent) > 8 else ''}")
                     return report
                 loaded = {name: values[name] for name in plan.tf_variables}
-                try:
-                    if tf_forward is None:
+                if tf_forward is None:  # (the cache's forward loads them into its own live graph)
+                    tf = compat.import_tf()
+                    try:
                         transfer_lib.assign_values(session, tf_graph.graph, loaded)
-                except (ValueError, compat.import_tf().errors.InvalidArgumentError) as error:
-                    report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
-                    return report
+                    except (ValueError, tf.errors.InvalidArgumentError) as error:
+                        report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
+                        return report
                 values = loaded
             else:
                 values = transfer_lib.values_from_session(session, tf_graph, plan)
