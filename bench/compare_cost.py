@@ -17,22 +17,37 @@ the verifier's own steps directly, on the graphs it has already built (TF
 records + a second ``verify(tf_graph=...)``, minus the MX symbol build), and
 reports that as the direct overhead.
 
+The reference cache (``porting.verifier.reference_cache``), side by side in the same run:
+
+* cold: a fresh interpreter runs ``verify(model, cache=True)`` on an empty cache folder
+  (a new one per run): the TF side is built and its entry written;
+* warm: the same again on the folder the cold run filled: the TF side is read from the entry.
+
+and the same pair with ``numeric=True`` (weights transferred, every layer compared), where the
+warm run also reads the TF forward's outputs for the seeded weights and input from the entry.
+Both report the warm/cold ratio of the process wall time (target ≤ 0.15), check that warm
+and cold rendered the same report, and say what the warm run still pays (the MXNet side).
+
 Usage::
 
-    .venv/bin/python bench/compare_cost.py [--model inception_resnet_v2] [--repeats 3]
+    .venv/bin/python bench/compare_cost.py [--model inception_resnet_v2] [--repeats 3] [--quick]
+                                           [--parts shape,cache,numeric-cache]
 
-Writes ``reports/bench/compare_cost.json`` (atomically; for another ``--model``, a temporary
-folder unless ``--out`` is given, so the committed report stays) and prints a table.
-A child that fails is reported with its own error line.
+Writes ``reports/bench/compare_cost.json`` (atomically; for ``--quick`` (the reduced network, one
+run) or another ``--model``, a temporary folder unless ``--out`` is given, so the committed
+report stays) and prints a table. A child that fails is reported with its own error line.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +62,12 @@ from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 NAME = "compare_cost"
 DEFAULT_MODEL = "inception_resnet_v2"
 TARGET_PERCENT = 20.0
+#: The warm/cold wall-time ratio the reference cache aims at.
+TARGET_WARM_RATIO = 0.15
+PARTS = ("shape", "cache", "numeric-cache")
+QUICK_MODEL = "inception_resnet_v2_reduced"
+#: The committed report of the default model, which a cold and a warm run must both render byte for byte.
+GOLDEN = ROOT / "reports" / f"{DEFAULT_MODEL}.md"
 
 _FLOOR = r"""
 import json, sys, time
@@ -94,15 +115,86 @@ print("BENCH " + json.dumps({
 """
 
 
-def _run(code: str, model: str) -> dict:
+_CACHED = r"""
+import hashlib, json, os, sys, time
+start = time.perf_counter()
+os.environ["PORTING_CACHE"] = sys.argv[2]
+from porting.verifier.api import verify
+imported = time.perf_counter()
+result = verify(sys.argv[1], cache=True, numeric=sys.argv[3] == "numeric")
+done = time.perf_counter()
+layers = [] if result.numeric_report is None else [
+    [layer.tf, layer.mx, layer.result.max_abs, bool(layer.result)] for layer in result.numeric_report.layers]
+print("BENCH " + json.dumps({
+    "total": done - start, "import": imported - start, "timings": result.timings, "cache": result.reference_cache,
+    "tensorflow_imported": "tensorflow" in sys.modules, "verdict": result.verdict_line(),
+    "report_sha256": hashlib.sha256(result.report("markdown").encode()).hexdigest(),
+    "numeric_sha256": hashlib.sha256(json.dumps(layers).encode()).hexdigest()}))
+"""
+
+
+def _run(code: str, model: str, *extra: str) -> dict:
     """One fresh interpreter; its own timings plus the process wall time."""
-    wall, stdout = run_python(["-c", code, model])
+    wall, stdout = run_python(["-c", code, model, *extra])
     data = tagged_json(stdout)
     data["wall"] = wall
     return data
 
 
-def measure(model: str, repeats: int) -> dict:
+def measure_cache(model: str, repeats: int, numeric: bool) -> dict:
+    """Cold (an empty cache folder of its own) then warm (the folder the cold run filled), ``repeats`` times."""
+    colds, warms = [], []
+    kind = "numeric" if numeric else "shape"
+    for index in range(repeats):
+        folder = tempfile.mkdtemp(prefix="porting-bench-cache-")
+        try:
+            colds.append(_run(_CACHED, model, folder, kind))
+            warms.append(_run(_CACHED, model, folder, kind))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        print(f"{kind} cache run {index + 1}/{repeats}: cold {colds[-1]['wall']:.2f} s ({colds[-1]['cache']}), "
+              f"warm {warms[-1]['wall']:.2f} s ({warms[-1]['cache']})", file=sys.stderr)
+    cold = statistics.median(run["wall"] for run in colds)
+    warm = statistics.median(run["wall"] for run in warms)
+    ratio = statistics.median(w["wall"] / c["wall"] for c, w in zip(colds, warms))
+    last = warms[-1]
+    return {
+        "cold_s": {"median": cold, "runs": [run["wall"] for run in colds]},
+        "warm_s": {"median": warm, "runs": [run["wall"] for run in warms]},
+        "warm_over_cold": ratio,
+        "target_ratio": TARGET_WARM_RATIO,
+        "within_target": ratio <= TARGET_WARM_RATIO,
+        "cold_status": colds[-1]["cache"], "warm_status": last["cache"],
+        "warm_hit": all(run["cache"] == "hit" for run in warms),
+        "warm_imports_tensorflow": any(run["tensorflow_imported"] for run in warms),
+        "same_report": all(c["report_sha256"] == w["report_sha256"] and c["numeric_sha256"] == w["numeric_sha256"]
+                           for c, w in zip(colds, warms)),
+        "verdict": last["verdict"],
+        "matches_golden": (all(run["report_sha256"] == hashlib.sha256(GOLDEN.read_bytes()).hexdigest()
+                               for run in colds + warms) if model == DEFAULT_MODEL and not numeric else None),
+        # What a warm run still pays: the interpreter and imports (MXNet, no TF), the MXNet side, the rest.
+        "warm_parts_s": {"import": statistics.median(run["import"] for run in warms),
+                         **{key: statistics.median(run["timings"].get(key, 0.0) for run in warms)
+                            for key in sorted(last["timings"])}},
+        "cold_parts_s": {"import": statistics.median(run["import"] for run in colds),
+                         **{key: statistics.median(run["timings"].get(key, 0.0) for run in colds)
+                            for key in sorted(colds[-1]["timings"])}},
+    }
+
+
+def measure(model: str, repeats: int, parts: tuple[str, ...] = PARTS) -> dict:
+    result = {"model": model, "repeats": repeats, "parts": list(parts),
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "platform": platform.platform()}}
+    if "shape" in parts:
+        result.update(measure_floor(model, repeats))
+    for part, numeric in (("cache", False), ("numeric-cache", True)):
+        if part in parts:
+            result["cache" if not numeric else "numeric_cache"] = measure_cache(model, repeats, numeric)
+    return result
+
+
+def measure_floor(model: str, repeats: int) -> dict:
     floors, fulls = [], []
     for index in range(repeats):
         # ABBA order: a load that drifts during the run does not favour either kind.
@@ -118,10 +210,6 @@ def measure(model: str, repeats: int) -> dict:
     full = statistics.median(run["total"] for run in fulls)
     own_direct = statistics.median(run["own_direct"] for run in fulls)
     return {
-        "model": model,
-        "repeats": repeats,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
         "floor_s": {"median": floor, "min": min(run["total"] for run in floors),
                     "runs": [run["total"] for run in floors]},
         "full_s": {"median": full, "min": min(run["total"] for run in fulls),
@@ -144,6 +232,27 @@ def measure(model: str, repeats: int) -> dict:
 
 
 def render(result: dict) -> str:
+    lines = render_floor(result) if "floor_s" in result else []
+    rows = []
+    for key, label in (("cache", "compare"), ("numeric_cache", "compare --numeric")):
+        if key in result:
+            part = result[key]
+            rows.append([label, f"{part['cold_s']['median']:.2f}", f"{part['warm_s']['median']:.2f}",
+                         f"{part['warm_over_cold']:.3f}", "yes" if part["same_report"] else "NO",
+                         "yes" if part["warm_imports_tensorflow"] else "no",
+                         f"{part['warm_parts_s'].get('mx', 0.0):.2f}"])
+    if rows:
+        lines += [f"reference cache: {result['model']}, {result['repeats']} cold/warm pairs, "
+                  f"{result['machine']['cpus']} CPUs",
+                  tabulate(rows, headers=["", "cold s", "warm s", "warm/cold", "same report", "warm imports TF",
+                                          "warm MXNet side s"], tablefmt="simple", disable_numparse=True),
+                  f"target: warm <= {TARGET_WARM_RATIO} x cold: "
+                  + ("met" if all(result[key]["within_target"] for key in ("cache", "numeric_cache")
+                                  if key in result) else "NOT met")]
+    return "\n".join(lines)
+
+
+def render_floor(result: dict) -> list[str]:
     floor, full = result["floor_s"], result["full_s"]
     table = [
         ["floor: import TF + MXNet, build both graphs", f"{floor['median']:.2f}", f"{floor['min']:.2f}", "--"],
@@ -159,31 +268,41 @@ def render(result: dict) -> str:
                       disable_numparse=True),
              f"target: own cost <= {result['target_percent']:.0f} % of the floor: "
              + ("met" if result["within_target"] else "NOT met")]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help="registered pair (default: the full network)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each kind, alternating (default 3)")
-    parser.add_argument("--out", help=out_help(NAME, "another --model"))
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"what to measure, comma-separated (default all): {', '.join(PARTS)}")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: {QUICK_MODEL}, one run of each kind, report in the temporary folder")
+    parser.add_argument("--out", help=out_help(NAME, "--quick or another --model"))
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if args.quick:
+        args.model, args.repeats = QUICK_MODEL, 1
+    parts = tuple(part.strip() for part in args.parts.split(","))
     try:
-        out = report_path(args.out, NAME, smoke=args.model != DEFAULT_MODEL)
+        if args.repeats < 1:
+            raise UsageError(f"--repeats must be a positive integer, got {args.repeats}")
+        if not parts or any(part not in PARTS for part in parts):
+            raise UsageError(f"--parts must be a comma-separated subset of {','.join(PARTS)}, got {args.parts!r}")
+        out = report_path(args.out, NAME, smoke=args.model != DEFAULT_MODEL or args.quick or parts != PARTS)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        result = measure(args.model, args.repeats)
+        result = measure(args.model, args.repeats, parts)
     except ChildFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(render(result))
     atomic_write_text(out, json.dumps(result, indent=1) + "\n", parents=True)
     print(f"wrote {out}")
-    return 0 if result["within_target"] else 1
+    met = [result[key]["within_target"] for key in ("cache", "numeric_cache") if key in result]
+    return 0 if result.get("within_target", True) and all(met) else 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,16 @@ import pytest
 from porting import compat  # noqa: F401  (shims first)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_cache_dir(tmp_path_factory):
+    """The whole session's reference cache (``porting.verifier.reference_cache``) is a temporary
+    folder, for this process and the commands it starts, so no test writes to the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("porting-cache")
+        patch.setenv("PORTING_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def irv2_result():
     """verify('inception_resnet_v2') at 299: the full network with AuxLogits, training-mode TF graph."""

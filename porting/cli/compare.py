@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="numeric relative tolerance (default porting.verifier.parity.DEFAULT_RTOL)")
     parser.add_argument("--atol", type=float,
                         help="numeric absolute tolerance (default: 3e-5 x each layer's max |output|, at least 1)")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--no-cache", action="store_true",
+                       help="build the TF side; neither read nor write the reference cache ($PORTING_CACHE)")
+    cache.add_argument("--refresh-cache", action="store_true",
+                       help="build the TF side and rewrite its reference cache entry")
     common.add_common_arguments(parser)
     return parser
 
@@ -112,7 +117,11 @@ def _main(args) -> int:
                     lint=not args.no_lint, numeric=args.numeric or bool(args.weights), weights=args.weights,
                     seed=args.seed, rtol=args.rtol, atol=args.atol, tf_input=args.tf_input,
                     tf_output=args.tf_output, trust_keras_code=args.trust_keras_code,
-                    keras_objects=args.keras_objects, mx_params=args.mx_params)
+                    keras_objects=args.keras_objects, mx_params=args.mx_params,
+                    cache="off" if args.no_cache else "refresh" if args.refresh_cache else "on")
+    if result.reference_cache.startswith(("corrupt", "stale", "miss (unreadable")) \
+            or "could not be written" in result.reference_cache:
+        print(f"note: reference cache: {result.reference_cache}", file=sys.stderr)
     if args.lint_only:
         return _lint_only(result, args)
     from porting.verifier import render

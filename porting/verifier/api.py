@@ -24,7 +24,7 @@ from porting.core.diff import LayerDiff, Status, compare_pairs, summarize, verdi
 from porting.core.match import match
 from porting.core.records import Kind, LayerRecord
 from porting.frameworks.models import UsageError, load_builder, mx_builder, tf_builder
-from porting.verifier import arguments
+from porting.verifier import arguments, reference_cache
 
 if TYPE_CHECKING:  # the passes import both frameworks: loaded only when they run
     from porting.frameworks.models import ModelSpec
@@ -62,6 +62,8 @@ class CompareResult:
     numeric_report: NumericReport | None = None
     #: What ``porting.core.equivalences.normalise`` rewrote before pairing (one line each; empty: nothing).
     equivalences: list[str] = field(default_factory=list)
+    #: What the reference cache did for the TF side ('off', 'hit', 'miss, stored', 'stale (...), rebuilt'...).
+    reference_cache: str = "off"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -149,8 +151,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
            tf_graph=None, numeric: bool = False, weights: str | None = None, seed: int = 0,
            rtol: float | None = None, atol: float | None = None, tf_input: str | None = None,
            tf_output: str | None = None, trust_keras_code: bool = False,
-           keras_objects: str | None = None,
-           mx_params: str | None = None) -> CompareResult:
+           keras_objects: str | None = None, mx_params: str | None = None,
+           cache: bool | str = False) -> CompareResult:
     """Compare a TF builder with an MX builder, layer by layer.
 
     Args:
@@ -185,6 +187,10 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             TF reference can be checked against many MX candidates; ``size``
             then defaults to its input size, and ``size`` / ``batch`` must agree
             with it.
+        cache: read and write the TF side through ``porting.verifier.reference_cache``
+            (``$PORTING_CACHE``): True, False (the default: a library call builds the live
+            graph, which conversions and autoport need) or 'refresh' (rebuild and rewrite
+            the entry). A hit gives a ``CachedTfGraph`` as ``result.tf_graph``.
 
     Raises:
         UsageError: a bad argument (unknown model, a size that is not N, HxW or (H, W), classes
@@ -202,6 +208,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     rtol, atol = arguments.tolerance(rtol, "--rtol"), arguments.tolerance(atol, "--atol")
     is_training = arguments.flag(is_training, "is_training", allow_none=True)
     lint, numeric = arguments.flag(lint, "lint"), arguments.flag(numeric, "numeric")
+    cache = arguments.cache_mode(cache)
     if weights is not None:
         weights = arguments.checkpoint(weights)
     mx_params = arguments.mx_params(mx_params, mx)
@@ -211,13 +218,15 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         raise UsageError(f"title must be a string, got {title!r}")
 
     from porting.frameworks import mx_reader
-    from porting.frameworks import tf_reader
 
-    if tf_graph is not None and not isinstance(tf_graph, tf_reader.TfGraph):
-        raise UsageError(f"tf_graph must be a TfGraph (e.g. result.tf_graph of an earlier verify()), "
-                         f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
+    if tf_graph is not None and not isinstance(tf_graph, reference_cache.CachedTfGraph):
+        from porting.frameworks import tf_reader
+
+        if not isinstance(tf_graph, tf_reader.TfGraph):
+            raise UsageError(f"tf_graph must be a TfGraph (e.g. result.tf_graph of an earlier verify()), "
+                             f"got {type(tf_graph).__name__} {tf_graph!r:.60}")
     timings, name_tf = {}, None
-    if tf_graph is None and arguments.is_tf_file(tf):  # a model file: its graph is the TF side
+    if tf_graph is None and arguments.is_tf_file(tf):  # a model file: its graph is the TF side (not cached)
         from porting.frameworks import tf_files
 
         started = time.perf_counter()
@@ -226,6 +235,9 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["tf_file"] = time.perf_counter() - started
         name_tf = Path(str(tf)).name
     numeric = numeric or weights is not None
+    if numeric and isinstance(tf_graph, reference_cache.CachedTfGraph):
+        raise UsageError("tf_graph is a cached TF side (no tf.Graph) and numeric parity runs the TF graph: give the "
+                         "builder with cache=True instead (its TF forward is cached too), or a live TfGraph")
     if numeric and is_training is None:
         is_training = False
     if size is None:
@@ -233,17 +245,27 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     arguments.input_fits(batch, size)
     if name_tf is not None and not classes:  # the MX builder gets the file's number of classes
         classes = tf_graph.logits.shape.as_list()[-1]
-    tf_fn = (None if tf_graph is not None else load_builder(tf, "tf") if isinstance(tf, str) else
-             tf if tf is not None else tf_builder(spec) if spec is not None else None)  # None: tf_graph is the TF side
     classes = classes or (spec.classes if spec else 1001)
+    build_training = True if is_training is None else is_training
+    reference = (reference_cache.Reference.open(cache, spec, tf, size, classes, batch, build_training)
+                 if tf_graph is None else reference_cache.Reference("off", None, None))
+
+    def load_tf():  # None: tf_graph is the TF side
+        return (load_builder(tf, "tf") if isinstance(tf, str) else tf if tf is not None else
+                tf_builder(spec) if spec is not None else None)
+
+    with reference.tracking():  # the modules the builder imports are sources of the cache entry
+        tf_fn = None if reference.graph is not None or tf_graph is not None else load_tf()
     mx_fn = (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
              mx if mx is not None else mx_builder(spec, size))
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
         step("build TF graph")
         started = time.perf_counter()
-        if tf_graph is None:
-            tf_graph = tf_reader.read_graph(tf_fn, size, classes, batch, True if is_training is None else is_training)
+        if reference.graph is not None:
+            tf_graph = reference.graph
+        elif tf_graph is None:
+            tf_graph = reference.build(tf_fn)
         elif (batch, *size) != _graph_size(tf_graph, with_batch=True):
             built = "x".join(map(str, _graph_size(tf_graph, with_batch=True)))
             raise UsageError(f"tf_graph was built for batch x H x W {built}, not {batch}x{size[0]}x{size[1]}")
@@ -260,14 +282,15 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         rows = compare_pairs(pairs)
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
-                         f"{name_tf or getattr(tf_fn, '__name__', 'tf')} vs "
+                         f"{name_tf or _builder_name(tf_fn, reference)} vs "
                          f"{mx_graph.source or getattr(mx_fn, '__name__', 'mx')}")
         result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                                rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                                mx_graph=mx_graph, pairs=pairs, timings=timings,
-                               framework_params={"tf": tf_reader.trainable_parameter_count(tf_graph),
+                               framework_params={"tf": _tf_parameter_count(tf_graph),
                                                  "mx": mx_reader.learnable_parameter_count(mx_graph)},
-                               spec=spec if spec is not None and not tf else None, equivalences=equivalences)
+                               spec=spec if spec is not None and not tf else None, equivalences=equivalences,
+                               reference_cache=reference.status)
         if lint:
             step("lint")
             from porting.verifier import lint as lint_pass
@@ -280,10 +303,15 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             memory.check_fits(memory.numeric_estimate(tf_graph.records, mx_graph.records, batch, size))
             started = time.perf_counter()
             own = _own_weights(tf_graph, mx_graph, weights)
-            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol, **own)
+            if own and isinstance(tf_graph, reference_cache.CachedTfGraph):  # each side's own weights: a live TF graph
+                result.tf_graph = reference.live_graph(load_tf)
+            options = own or reference.numeric_options(load_tf)
+            result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol,
+                                                    **options)
             if result.numeric_report.error and mx_graph.params is not None and not own:
                 result.numeric_report.error += ("\n(the MXNet side carries its own weights: give the TF side's "
                                                 "too, --weights CKPT, to run each side with its own)")
+            result.reference_cache = reference.status
             timings["numeric"] = time.perf_counter() - started
     return result
 
@@ -325,6 +353,19 @@ def _own_weights(tf_graph, mx_graph, weights) -> dict:
     """
     tf_has = weights is not None or getattr(tf_graph, "own_weights", False)
     return {"mx_params": mx_graph.params, "own_weights": True} if mx_graph.params is not None and tf_has else {}
+
+
+def _builder_name(tf_fn, reference) -> str:
+    """The TF builder's name for the title (a cache hit loads no builder: the entry recorded it)."""
+    return reference.graph.builder_name if reference.graph is not None else getattr(tf_fn, "__name__", "tf")
+
+
+def _tf_parameter_count(tf_graph) -> int:
+    if isinstance(tf_graph, reference_cache.CachedTfGraph):
+        return tf_graph.parameter_count
+    from porting.frameworks import tf_reader
+
+    return tf_reader.trainable_parameter_count(tf_graph)
 
 
 def _graph_size(tf_graph, with_batch: bool = False) -> tuple[int, ...]:

@@ -105,6 +105,14 @@ def mx_params(value, mx) -> str | None:
     return str(value)
 
 
+def cache_mode(value) -> str:
+    """``verify(cache=...)``: True/'on', False/'off' or 'refresh' -> 'on', 'off' or 'refresh'."""
+    modes = {True: "on", False: "off", "on": "on", "off": "off", "refresh": "refresh"}
+    if isinstance(value, (bool, str)) and value in modes:
+        return modes[value]
+    raise UsageError(f"cache must be True, False, 'on', 'off' or 'refresh', got {value!r}")
+
+
 def builder(value, side: str) -> None:
     """A builder argument: None, a callable, or 'path/to/file.py:function' (loaded later).
 

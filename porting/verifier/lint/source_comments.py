@@ -128,7 +128,7 @@ def _builder_frames(frames) -> list:
     return frames[start:]
 
 
-def _module_nominal_size(path: str) -> tuple[int, int] | None:
+def module_nominal_size(path: str) -> tuple[int, int] | None:
     """slim's convention: a module's DEFAULT_IMAGE_SIZE, or ``default_image_size`` on one of its functions."""
     module = _module_of(path)
     if module is not None:
@@ -143,6 +143,12 @@ def _module_nominal_size(path: str) -> tuple[int, int] | None:
         if values:
             return (values[0], values[0])
     return None
+
+
+def _nominal_size(tf_graph, path: str) -> tuple[int, int] | None:
+    """The module's nominal size; a cached TF side (its modules not imported) recorded it when it was built."""
+    recorded = getattr(tf_graph, "nominal_sizes", None)
+    return recorded.get(path) if recorded is not None else module_nominal_size(path)
 
 
 def _module_of(path: str):
@@ -242,7 +248,7 @@ def check_shape_comments(context: Context) -> list[Finding]:
         comments = shape_comments(path)
         if not comments:
             continue
-        nominal = _as_size(context.options.nominal_size) or _module_nominal_size(path) or (
+        nominal = _as_size(context.options.nominal_size) or _nominal_size(tf_graph, path) or (
             _as_size(getattr(spec, "size", None)) if spec is not None else None)
         shown = _display_path(path)
         if nominal is None:

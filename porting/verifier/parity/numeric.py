@@ -191,7 +191,7 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                    rtol: float = DEFAULT_RTOL, atol: float | None = None,
                    atol_range: float = DEFAULT_ATOL_RANGE, images: np.ndarray | None = None,
                    mx_input: np.ndarray | None = None, session=None, allow_missing=(),
-                   allow_unexpected=(), own_weights: bool = False) -> NumericReport:
+                   allow_unexpected=(), own_weights: bool = False, tf_forward=None) -> NumericReport:
     """Run both sides on one seeded input and compare every paired layer.
 
     Args:
@@ -214,10 +214,12 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
             (``porting.verifier.parity.own_weights``): MXNet with ``mx_params``, TF with every
             variable from ``weights`` / ``tf_values``, or as it is (a TF side with its own weights).
             The question a converter's user asks: did the conversion keep the numbers?
+        tf_forward: ``fn(names, images, values) -> outputs`` (as :func:`run_tf` gives them) that runs
+            the TF side instead of a session of ``tf_graph.graph``: the reference cache's, for a
+            ``CachedTfGraph`` (``porting.verifier.reference_cache``).
     """
     from porting.verifier import weights as transfer_lib
 
-    tf = compat.import_tf()
     with progress.steps(NUMERIC_STEPS, desc="numeric parity") as step:
         step("weights")
         _check_inference(tf_graph)
@@ -240,13 +242,14 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                 values, source = tf_values, "given TF values"
             elif session is not None:
                 values, source = None, "live TF session"
-            elif tf_graph.own_weights:  # a model file's frozen weights: read from the graph, never replaced
+            elif getattr(tf_graph, "own_weights", False):  # a model file's frozen weights: read from the graph, never replaced
                 values, source = None, "the TF model file's own weights"
             else:
                 values, source = transfer_lib.seeded_values(plan, seed), f"random (seed {seed})"
         report = NumericReport([], rtol, atol, source, seed, atol_range)
-        own_session = session is None
+        own_session = session is None and tf_forward is None
         if own_session:
+            tf = compat.import_tf()
             session = tf.compat.v1.Session(graph=tf_graph.graph)
         try:
             if own_weights:
@@ -261,11 +264,13 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                                     f"{', '.join(absent[:8])}{', ...' if len(absent) > 8 else ''}")
                     return report
                 loaded = {name: values[name] for name in plan.tf_variables}
-                try:
-                    transfer_lib.assign_values(session, tf_graph.graph, loaded)
-                except (ValueError, tf.errors.InvalidArgumentError) as error:
-                    report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
-                    return report
+                if tf_forward is None:  # (the cache's forward loads them into its own live graph)
+                    tf = compat.import_tf()
+                    try:
+                        transfer_lib.assign_values(session, tf_graph.graph, loaded)
+                    except (ValueError, tf.errors.InvalidArgumentError) as error:
+                        report.error = f"cannot load the weights into the TF graph: {str(error).splitlines()[0]}"
+                        return report
                 values = loaded
             else:
                 values = transfer_lib.values_from_session(session, tf_graph, plan)
@@ -289,7 +294,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                 images = seeded_input(tf_graph.images.shape.as_list(), seed)
             step("TF forward")
             started = time.perf_counter()
-            tf_out = run_tf(tf_graph, session, [pair.tf.name for pair in compared], images)
+            names = [pair.tf.name for pair in compared]
+            tf_out = run_tf(tf_graph, session, names, images) if tf_forward is None else tf_forward(names, images,
+                                                                                                  values)
             seconds["tf_forward"] = time.perf_counter() - started
         finally:
             if own_session:

@@ -52,7 +52,8 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
     if pairs is None:
         pairs = pair_graphs(tf_graph, mx_graph)
     graph = tf_graph.graph
-    variables = tf_variables.graph_variables(graph)
+    facts = getattr(tf_graph, "transfer_facts", None)  # a cached TF side: read from its graph when it was built
+    variables = facts.variables if facts else tf_variables.graph_variables(graph)
     params = sources.mx_parameters(mx_graph)
     index = sources.mx_index(mx_graph)
     tf_records = {record.name: record for record in tf_graph.records}
@@ -67,7 +68,8 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
         if pair.tf is None or pair.mx is None:
             continue
         # The record as read from the graph: an equivalence may have relabelled its ops (a conv as a dense).
-        tf_roles = sources.tf_roles(graph, tf_records.get(pair.tf.name, pair.tf))
+        tf_record = tf_records.get(pair.tf.name, pair.tf)
+        tf_roles = facts.roles(tf_record) if facts else sources.tf_roles(graph, tf_record)
         mx_roles = sources.mx_roles(mx_graph, index, pair.mx)
         if not tf_roles and not mx_roles:
             continue
@@ -144,7 +146,7 @@ def plan_transfer(tf_graph, mx_graph, pairs=None) -> TransferPlan:
             problems.append(Problem("missing", name, reason, layer=owner, mx_name=name, mx_shape=shape))
     for name, shape in variables.items():
         if name not in used_tf:
-            owner = sources.tf_owner(graph, tf_records, name)
+            owner = facts.owners.get(name) if facts else sources.tf_owner(graph, tf_records, name)
             reason = (f"the TF layer {owner} has no MXNet counterpart" if owner and not _paired(pairs, owner)
                       else "no paired MXNet layer takes it")
             problems.append(Problem("unexpected", name, reason, layer=owner, tf_name=name, tf_shape=shape))

@@ -1,0 +1,53 @@
+"""bench/compare_cost.py: bad arguments, and one ``--quick`` run of the reference-cache part.
+
+The numbers depend on the machine; the test checks that the cold run built and stored the
+TF side, the warm run read it without importing TensorFlow and rendered the same report,
+and the ratio is computed from the runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "compare_cost.py"
+COMMITTED = ROOT / "reports" / "bench" / "compare_cost.json"
+
+
+def _run(*argv, env=None, timeout=600):
+    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env=env)
+
+
+@pytest.mark.parametrize("argv, message", [(["--parts", "shape,nope"], "--parts"), (["--repeats", "0"], "--repeats")])
+def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path):
+    out = tmp_path / "never.json"
+    done = _run(*argv, "--out", str(out))
+    assert done.returncode == 2 and done.stderr.startswith(f"error: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_quick_cache_run_writes_cold_and_warm_beside_the_committed_report(tmp_path):
+    committed = COMMITTED.read_bytes()
+    done = _run("--quick", "--parts", "cache", env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: the ratio target not met on a small network
+    out = tmp_path / "porting-bench-quick" / "compare_cost.json"
+    assert done.stdout.splitlines()[-1] == f"wrote {out}"
+    assert COMMITTED.read_bytes() == committed
+    report = json.loads(out.read_text())
+    assert report["model"] == "inception_resnet_v2_reduced" and report["parts"] == ["cache"]
+    assert "floor_s" not in report and "numeric_cache" not in report
+    cache = report["cache"]
+    assert cache["cold_status"] == "miss, stored" and cache["warm_hit"] and cache["warm_status"] == "hit"
+    assert cache["same_report"] and not cache["warm_imports_tensorflow"]
+    cold, warm = cache["cold_s"]["runs"][0], cache["warm_s"]["runs"][0]
+    assert cache["warm_over_cold"] == pytest.approx(warm / cold)
+    assert cache["within_target"] == (warm / cold <= cache["target_ratio"])
+    assert cache["warm_parts_s"]["tf"] < cache["cold_parts_s"]["tf"]
+    assert "warm/cold" in done.stdout and ("NOT met" in done.stdout) == (done.returncode == 1)
+    assert not list(tmp_path.glob("porting-bench-cache-*"))  # each run's cache folder is removed

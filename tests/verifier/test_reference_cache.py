@@ -1,0 +1,268 @@
+"""The reference cache of ``compare`` (``porting.verifier.reference_cache``): hits, invalidation, corruption.
+
+Every test writes the tiny builders of tests/support into its own folder (the TF side as a
+named file that imports a copy of ``tiny_tf.py``, so an edit to a file the builder imports,
+not the one named, can be made) and points ``$PORTING_CACHE`` at a folder of its own.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from porting import compat  # noqa: F401  (shims first)
+from porting.cli.compare import main
+from porting.util import UsageError
+from porting.verifier import reference_cache
+from porting.verifier.api import verify
+
+ROOT = Path(__file__).resolve().parents[2]
+SUPPORT = ROOT / "tests" / "support"
+#: The named builder: it takes its network from an imported module, and its one shape comment is wrong.
+NAMED_TF = '''
+import cached_tiny_tf as tiny
+
+DEFAULT_IMAGE_SIZE = 8
+
+
+def build(images, num_classes):
+    logits, end_points = tiny.build(images, num_classes)  # 3 x 3 x 5
+    return logits, end_points
+'''
+
+
+@pytest.fixture
+def side(tmp_path, monkeypatch):
+    """The TF builder 'net_tf.py:build' (importing ``cached_tiny_tf``) and the cache folder, both under tmp_path."""
+    (tmp_path / "cached_tiny_tf.py").write_text((SUPPORT / "tiny_tf.py").read_text())
+    (tmp_path / "net_tf.py").write_text(NAMED_TF)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cached_tiny_tf", raising=False)
+    monkeypatch.setenv("PORTING_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def run(side, **kwargs):
+    arguments = dict(tf=f"{side / 'net_tf.py'}:build", mx=f"{SUPPORT / 'tiny_mx.py'}:build", size=8, classes=5,
+                     cache=True)
+    arguments.update(kwargs)
+    return verify(**arguments)
+
+
+def entries(side) -> list[Path]:
+    return sorted((side / "cache").rglob("*.entry"))
+
+
+def cli(side, capsys, *extra) -> tuple[int, str, str]:
+    code = main(["--tf", f"{side / 'net_tf.py'}:build", "--mx", f"{SUPPORT / 'tiny_mx.py'}:build", "--size", "8",
+                 "--classes", "5", "--format", "json", "--no-progress", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_warm_run_gives_the_cold_runs_result(side):
+    cold = run(side)
+    warm = run(side)
+    live = run(side, cache=False)
+    assert (cold.reference_cache, warm.reference_cache, live.reference_cache) == ("miss, stored", "hit", "off")
+    assert isinstance(warm.tf_graph, reference_cache.CachedTfGraph)
+    assert not isinstance(cold.tf_graph, reference_cache.CachedTfGraph)
+    assert warm.tf_graph.records == cold.tf_graph.records
+    assert [r.attrs for r in warm.tf_graph.records] == [r.attrs for r in cold.tf_graph.records]
+    assert warm.framework_params == cold.framework_params
+    # The shape-comment lint read the frozen graph (tracebacks, shapes) and the recorded nominal size.
+    assert [f.check for f in warm.findings] == [f.check for f in cold.findings]
+    assert any(f.check == "shape_comment" and "net_tf.py" in f.message for f in warm.findings)
+    for fmt in ("text", "markdown", "json"):
+        assert warm.report(fmt) == cold.report(fmt) == live.report(fmt)
+
+
+def test_the_entry_lists_the_imported_module_among_its_sources(side):
+    run(side)
+    header, _ = reference_cache.decode(entries(side)[0].read_bytes())
+    assert set(header["sources"]) == {str((side / name).resolve()) for name in ("net_tf.py", "cached_tiny_tf.py")}
+
+
+def test_a_module_imported_before_the_run_is_a_source_too(side):
+    """In a long-lived process the builder's modules may be imported already: found through its globals."""
+    __import__("cached_tiny_tf")
+    run(side)
+    header, _ = reference_cache.decode(entries(side)[0].read_bytes())
+    assert str((side / "cached_tiny_tf.py").resolve()) in header["sources"]
+
+
+def test_editing_a_file_the_builder_imports_rebuilds(side, monkeypatch):
+    assert run(side).tf_record("Tiny/Conv2d_1a_3x3").shape[1] == 8
+    helper = side / "cached_tiny_tf.py"
+    helper.write_text(helper.read_text().replace("slim.conv2d(images, 8, 3", "slim.conv2d(images, 6, 3"))
+    monkeypatch.delitem(sys.modules, "cached_tiny_tf")  # a new process would import the edited file
+    rebuilt = run(side)
+    assert rebuilt.reference_cache == "stale (cached_tiny_tf.py changed), rebuilt"
+    assert rebuilt.tf_record("Tiny/Conv2d_1a_3x3").shape[1] == 6 and not rebuilt
+    again = run(side)
+    assert again.reference_cache == "hit" and again.tf_record("Tiny/Conv2d_1a_3x3").shape[1] == 6
+
+
+@pytest.mark.parametrize("change", [{"classes": 7}, {"batch": 2}, {"is_training": False}, {"size": 10}])
+def test_changing_an_argument_builds_another_entry(side, change):
+    run(side)
+    changed = run(side, **change)
+    assert changed.reference_cache == "miss, stored"
+    assert len(entries(side)) == 2
+    assert run(side, **change).reference_cache == "hit"
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
+def test_a_corrupt_entry_is_rebuilt_with_a_note(side, capsys, damage):
+    assert cli(side, capsys)[0] == 0
+    path = entries(side)[0]
+    data = path.read_bytes()
+    if damage == "flip":
+        data = data[:-20] + bytes([data[-20] ^ 0xFF]) + data[-19:]
+        expected = "corrupt (checksum mismatch)"
+    elif damage == "truncate":
+        data = data[:100]
+        expected = "corrupt (unreadable header)"
+    else:  # a well-formed entry whose payload would run code: refused, never unpickled into a call
+        class Payload:
+            def __reduce__(self):
+                return (print, ("ran code from the cache",))
+        data = reference_cache.encode(Payload(), {}, {})
+        expected = "corrupt (unreadable payload (UnpicklingError))"
+    path.write_bytes(data)
+    code, out, err = cli(side, capsys)
+    assert code == 0 and "ran code" not in out + err
+    assert f"note: reference cache: {expected}, rebuilt" in err
+    assert reference_cache.decode(path.read_bytes())[1].records  # rewritten whole
+    assert cli(side, capsys)[2] == ""  # and used quietly
+
+
+def test_no_cache_neither_reads_nor_writes(side, capsys):
+    code, cold, _ = cli(side, capsys, "--no-cache")
+    assert code == 0 and entries(side) == []
+    cli(side, capsys)
+    path = entries(side)[0]
+    damaged = b"not an entry"
+    path.write_bytes(damaged)
+    code, out, err = cli(side, capsys, "--no-cache")
+    assert code == 0 and err == "" and path.read_bytes() == damaged
+    assert json.loads(out) == json.loads(cold)
+    assert main(["--no-cache", "--refresh-cache"]) == 2
+
+
+def test_refresh_cache_rebuilds_without_reading(side, capsys):
+    cli(side, capsys)
+    path = entries(side)[0]
+    path.write_bytes(b"not an entry")
+    code, _, err = cli(side, capsys, "--refresh-cache")
+    assert code == 0 and err == ""  # the damaged entry was never read
+    assert reference_cache.decode(path.read_bytes())[1].builder_name == "build"
+    assert cli(side, capsys)[2] == ""
+
+
+def test_the_library_default_is_off_and_callables_are_not_cached(side):
+    from tests.support import tiny_mx, tiny_tf
+
+    assert run(side, cache=False).reference_cache == "off"
+    assert verify(tf=tiny_tf.build, mx=tiny_mx.build, size=8, classes=5, cache=True).reference_cache.startswith(
+        "bypassed")
+    assert entries(side) == []
+    with pytest.raises(UsageError, match="cache must be"):
+        run(side, cache="sometimes")
+
+
+def warm_digest(side) -> str:
+    return reference_cache.decode(next((side / "cache").rglob("*.entry")).read_bytes())[0]["sha256"][:24]
+
+
+def _layers(result) -> list:
+    return [(layer.tf, layer.mx, layer.result.max_abs, bool(layer.result)) for layer in result.numeric_report.layers]
+
+
+def test_numeric_parity_reads_the_tf_forward_of_the_same_weights_and_input(side):
+    live = run(side, numeric=True, cache=False)
+    cold = run(side, numeric=True)
+    warm = run(side, numeric=True)
+    assert cold.reference_cache == "miss, stored; TF forward stored"
+    assert warm.reference_cache == "hit; TF forward read"
+    assert isinstance(warm.tf_graph, reference_cache.CachedTfGraph) and warm.numeric_report.passed
+    assert _layers(warm) == _layers(cold) == _layers(live)
+    assert warm.report("markdown") == cold.report("markdown") == live.report("markdown")
+    # Other weights (another seed) are another forward: run on the graph built again, then stored.
+    other = run(side, numeric=True, seed=1)
+    assert other.reference_cache == "hit; TF forward stored" and _layers(other) != _layers(warm)
+    assert _layers(other) == _layers(run(side, numeric=True, seed=1, cache=False))
+    # Forwards of another version of the entry are dropped when it is rebuilt (here: its payload differs).
+    stray = next((side / "cache").rglob("*.npz"))
+    orphan = stray.with_name(stray.name.replace(warm_digest(side), "0" * 24))
+    orphan.write_bytes(stray.read_bytes())
+    assert run(side, numeric=True, cache="refresh").reference_cache == "refreshed; TF forward read"
+    assert not orphan.exists()
+    # A damaged forward file is computed again, never read.
+    for path in (side / "cache").rglob("*.npz"):
+        path.write_bytes(path.read_bytes()[:-64])
+    assert run(side, numeric=True).reference_cache == "hit; TF forward stored"
+    assert run(side, numeric=True).reference_cache == "hit; TF forward read"
+
+
+def test_a_warm_run_imports_no_tensorflow(side):
+    run(side)
+    code = ("import sys; from porting.verifier.api import verify; "
+            f"r = verify(tf={str(side / 'net_tf.py') + ':build'!r}, mx={str(SUPPORT / 'tiny_mx.py') + ':build'!r}, "
+            "size=8, classes=5, cache=True); print(r.reference_cache, 'tensorflow' in sys.modules, bool(r))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                          env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{side}"})
+    assert done.stdout.split() == ["hit", "False", "True"]
+
+
+def test_the_frozen_graph_survives_pickling_links_and_all(side):
+    run(side)
+    _, cached = reference_cache.decode(entries(side)[0].read_bytes())
+    assert pickle.loads(pickle.dumps(cached)).records == cached.records
+    logits = cached.logits
+    assert cached.graph.get_tensor_by_name(logits.name) is logits
+    assert logits.op.outputs[0] is logits and cached.images.shape.as_list() == [1, 8, 8, 3]
+    conv = cached.graph.get_operation_by_name(cached.records[0].parts[0].name)
+    assert all(reader in set(cached.graph.ops.values()) for reader in conv.outputs[0].consumers())
+    assert conv.traceback[0].name == "build_graph"
+
+
+def test_a_cached_side_can_be_passed_on_as_tf_graph_but_not_run(side):
+    warm = run(side) and run(side)
+    mx = f"{SUPPORT / 'tiny_mx.py'}:build"
+    again = verify(mx=mx, tf_graph=warm.tf_graph, classes=5)
+    assert [row.status for row in again.rows] == [row.status for row in warm.rows] and again
+    with pytest.raises(UsageError, match="cached TF side"):
+        verify(mx=mx, tf_graph=warm.tf_graph, classes=5, numeric=True)
+
+
+def test_concurrent_writers_leave_a_whole_entry(side):
+    """Writes are atomic renames: a reader sees one writer's entry or the other's, never a mixture."""
+    import threading
+
+    run(side)
+    path = entries(side)[0]
+    _, cached = reference_cache.decode(path.read_bytes())
+    other = reference_cache.CachedTfGraph(**{**cached.__dict__, "builder_name": "other"})
+    seen, stop = set(), threading.Event()
+
+    def write(graph):
+        while not stop.is_set():
+            reference_cache.store(path, graph, [])
+
+    writers = [threading.Thread(target=write, args=(graph,)) for graph in (cached, other)]
+    for writer in writers:
+        writer.start()
+    try:
+        for _ in range(200):
+            seen.add(reference_cache.decode(path.read_bytes())[1].builder_name)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+    assert seen <= {"build", "other"} and seen
+    assert not [item for item in path.parent.iterdir() if item.suffix != ".entry"]  # no temporary left
