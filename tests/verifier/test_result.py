@@ -16,7 +16,7 @@ from porting.verifier import lint, parity
 from porting.verifier.api import CompareResult, verify
 
 DECLARED = {"title", "rows", "end_points", "tf_graph", "mx_graph", "pairs", "timings", "framework_params", "spec",
-            "lint", "numeric_report", "equivalences"}
+            "lint", "numeric_report", "equivalences", "reference_cache"}
 
 
 def tf_tiny(images, num_classes, is_training=False):
