@@ -149,6 +149,8 @@ def _main(args) -> int:
         model = load_model(args.model, args.epoch, args.manifest, options)
         if args.measure_runtime:
             util.check_output_file(serving.runtime_record_path(model), "--measure-runtime")  # before the timing
+            print(f"measuring {' and '.join(serving.RUNTIMES)} on {model.prefix} at batch {args.batch_size} ...",
+                  file=sys.stderr)
             record = serving.measure_runtimes(model, ctx[0], args.batch_size)
             written = serving.write_runtime_record(model, record)
             shown = ", ".join(f"{name} {value:.2f}" for name, value in sorted(record["images_per_s"].items()))
@@ -157,6 +159,8 @@ def _main(args) -> int:
         choice = (serving.RuntimeChoice(args.runtime, "given with --runtime") if args.runtime
                   else serving.choose_runtime(model))
         if not args.images and not args.eval:
+            if args.json:
+                print(json.dumps({"model": str(model.prefix), "runtime_record": str(written), **record}, indent=2))
             return 0
         predictor = serving.Predictor(model, ctx[0], args.batch_size, runtime=choice.runtime)
     except (PredictError, TrainError) as e:

@@ -137,8 +137,8 @@ def machine_signature() -> dict:
 
 
 def symbol_fingerprint(model: LoadedModel) -> str:
-    """SHA-256 of the model's inference symbol (JSON): a record is for this network only."""
-    return hashlib.sha256(inference_symbol(model.symbol).tojson().encode("utf-8")).hexdigest()
+    """SHA-256 of the model's symbol (its JSON, as loaded): a record is for this network only."""
+    return hashlib.sha256(model.symbol.tojson().encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
