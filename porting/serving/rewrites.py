@@ -45,6 +45,11 @@ def _reads(graph: dict) -> dict[int, int]:
     return reads
 
 
+def _shares_weights(conv: dict, reads: dict[int, int]) -> bool:
+    """Whether another node also reads the convolution's weight or bias (folding would change it too)."""
+    return any(reads.get(entry[0], 0) != 1 for entry in conv["inputs"][1:])
+
+
 def fold_batch_norms(symbol, arg_params: dict, aux_params: dict):
     """Fold each inference batch norm that follows a convolution into the convolution.
 
@@ -57,7 +62,7 @@ def fold_batch_norms(symbol, arg_params: dict, aux_params: dict):
 
     A ``BatchNorm`` is folded when it normalises axis 1 (channels, NCHW), does not output
     its mean and variance, is not an output itself, and reads output 0 of a
-    ``Convolution`` that nothing else reads.
+    ``Convolution`` that nothing else reads, whose weight and bias no other node reads.
 
     Args:
         symbol: an MXNet symbol.
@@ -83,7 +88,7 @@ def fold_batch_norms(symbol, arg_params: dict, aux_params: dict):
         attrs = attrs_of(node)
         source, output = node["inputs"][0][:2]
         conv = nodes[source]
-        if (conv["op"] != "Convolution" or output != 0 or reads.get(source, 0) != 1
+        if (conv["op"] != "Convolution" or output != 0 or reads.get(source, 0) != 1 or _shares_weights(conv, reads)
                 or int(as_float(attrs.get("axis"), 1)) != 1 or as_flag(attrs.get("output_mean_var"), False)):
             continue
         gamma_name, beta_name, mean_name, var_name = (nodes[entry[0]]["name"] for entry in node["inputs"][1:5])
@@ -132,7 +137,7 @@ def fold_residual_scales(symbol, arg_params: dict):
     the scaled weights are not the same updates.
 
     A ``_mul_scalar`` is folded when its input is output 0 of a ``Convolution`` that no
-    other node reads.
+    other node reads, whose weight and bias no other node reads.
 
     Args:
         symbol: an MXNet symbol (e.g. ``mx_impl.inception_resnet_v2.get_symbol()``).
@@ -155,7 +160,7 @@ def fold_residual_scales(symbol, arg_params: dict):
             continue
         source, output = node["inputs"][0][:2]
         conv = nodes[source]
-        if conv["op"] != "Convolution" or output != 0 or reads.get(source, 0) != 1:
+        if conv["op"] != "Convolution" or output != 0 or reads.get(source, 0) != 1 or _shares_weights(conv, reads):
             continue
         scale = as_float(attrs_of(node)["scalar"])
         for weight_entry in conv["inputs"][1:]:  # weight, then bias when there is one

@@ -136,6 +136,14 @@ def test_fold_batch_norms_leaves_shared_or_foreign_inputs_alone():
     shared = mx.sym.Group([mx.sym.BatchNorm(conv, name="bn"), conv])  # the raw conv output is also returned
     args, aux = _random_params(mx, shared, (1, 3, 4, 4))
     assert rewrites.fold_batch_norms(shared, args, aux)[3] == []
+    weight = mx.sym.Variable("shared_weight")  # two convolutions, one weight: folding one would change the other
+    twins = [mx.sym.Convolution(data, weight=weight, num_filter=4, kernel=(1, 1), no_bias=True, name=f"c{i}")
+             for i in range(2)]
+    tied = mx.sym.Group([mx.sym.BatchNorm(twins[0], name="bn0"), twins[1]])
+    args, aux = _random_params(mx, tied, (1, 3, 4, 4))
+    assert rewrites.fold_batch_norms(tied, args, aux)[3] == []
+    scaled = mx.sym.Group([mx.sym._internal._mul_scalar(twins[0], scalar=0.5), twins[1]])
+    assert rewrites.fold_residual_scales(scaled, {"shared_weight": mx.nd.ones((4, 3, 1, 1))})[2] == []
     after_relu = mx.sym.BatchNorm(mx.sym.Activation(data, act_type="relu"), name="bn")  # no conv to fold into
     args, aux = _random_params(mx, after_relu, (1, 3, 4, 4))
     assert rewrites.fold_batch_norms(after_relu, args, aux)[3] == []
