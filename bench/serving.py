@@ -342,8 +342,6 @@ def child_tensorflow(config: dict) -> dict:
 
 
 def child_main(args) -> int:
-    from porting import compat  # noqa: F401  (shims before any framework import)
-
     config = json.loads(args.child_config)
     result = child_tensorflow(config) if args.child == "tensorflow" else child_ours(args.child, config)
     result["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
