@@ -6,6 +6,7 @@ Examples:
     python -m porting.predict --model runs/digits/model --eval data/digits/train.lst --allow-train-images
     # a model converted from a slim checkpoint by porting.convert (no checkpoint.json, no manifest):
     python -m porting.predict --model irv2 --size 299 --preprocess inception --labels names.txt a.jpg
+    python -m porting.predict --model irv2 --size 299 --preprocess inception --measure-runtime --batch-size 8
 
 Preprocessing (decoder, resize, crop, mean and std) of a model trained by ``porting.train``
 comes only from the manifest copy saved with the model. A model written by
@@ -18,6 +19,14 @@ LIST`` reads an im2rec ``.lst`` (index, label, path); relative paths resolve aga
 refuses to report accuracy when images of the list are in the training split (same
 decoded pixels) unless ``--allow-train-images`` is given.
 
+Runtime: ``--runtime mxnet`` (MXNet's Module) or ``--runtime onnxruntime`` (the model
+exported to ONNX); both serve the exact inference rewrites (batch norms and residual scales
+folded into the convolutions) and give the same scores. Without ``--runtime`` the one
+measured faster on this machine is used: ``--measure-runtime`` times both on the model at
+``--batch-size`` and records the result beside it (``PREFIX-runtime.json``); without a record
+that fits (same network, input size and machine) it is ``mxnet``. The runtime used and why
+is stated (stderr; ``runtime`` in ``--json``).
+
 Exit status: 0 done; 2 bad input (a missing or mismatched checkpoint or manifest, missing
 preprocessing flags, an image that cannot be decoded or is too large to decode, a refused
 evaluation), with ``error:`` lines on stderr (one per bad image, the others still
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from porting import compat  # noqa: F401  (numpy shim before MXNet)
 from porting import util
@@ -51,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     p.add_argument("--gpus", help="GPU number to run on (default: CPU)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--runtime", choices=["mxnet", "onnxruntime"],
+                   help="serve with MXNet or with onnxruntime on the exported model (same scores; default: the one "
+                        "--measure-runtime recorded faster on this machine, else mxnet)")
+    p.add_argument("--measure-runtime", action="store_true",
+                   help="time both runtimes on this model at --batch-size, record the faster beside the model "
+                        "(PREFIX-runtime.json) and serve with it")
     g = p.add_argument_group("preprocessing of a converted model (a porting.train model brings its own)")
     g.add_argument("--size", metavar="N|HxW", help="the network input size")
     g.add_argument("--preprocess", choices=["inception", "mean-std"],
@@ -103,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args) -> int:
-    if not args.images and not args.eval:
-        raise util.UsageError("give IMAGE files, --eval LIST, or both")
+    if not args.images and not args.eval and not args.measure_runtime:
+        raise util.UsageError("give IMAGE files, --eval LIST, --measure-runtime, or a combination")
+    if args.runtime and args.measure_runtime:
+        raise util.UsageError("--runtime and --measure-runtime exclude each other: the measurement chooses the "
+                              "runtime")
     if args.top_k < 1:
         raise util.UsageError(f"--top-k must be >= 1, got {args.top_k}")
     if args.batch_size < 1:
@@ -118,7 +137,7 @@ def _main(args) -> int:
 
     from porting.serving import prediction
     from porting.serving.model_loading import PredictError, load_model
-    from porting.serving.predictor import Predictor
+    from porting.serving import predictor as serving
     from porting.training.config import TrainError
     from porting.training.devices import contexts
 
@@ -128,12 +147,29 @@ def _main(args) -> int:
         if len(ctx) != 1:
             raise PredictError("--gpus: prediction runs on one device; give one GPU number")
         model = load_model(args.model, args.epoch, args.manifest, options)
-        predictor = Predictor(model, ctx[0], args.batch_size)
+        if args.measure_runtime:
+            util.check_output_file(serving.runtime_record_path(model), "--measure-runtime")  # before the timing
+            print(f"measuring {' and '.join(serving.RUNTIMES)} on {model.prefix} at batch {args.batch_size} ...",
+                  file=sys.stderr)
+            record = serving.measure_runtimes(model, ctx[0], args.batch_size)
+            written = serving.write_runtime_record(model, record)
+            shown = ", ".join(f"{name} {value:.2f}" for name, value in sorted(record["images_per_s"].items()))
+            print(f"measured at batch {args.batch_size}: {shown} img/s; fastest {record['fastest']} "
+                  f"(recorded in {written})", file=sys.stderr if args.json else sys.stdout)
+        choice = (serving.RuntimeChoice(args.runtime, "given with --runtime") if args.runtime
+                  else serving.choose_runtime(model))
+        if not args.images and not args.eval:
+            if args.json:
+                print(json.dumps({"model": str(model.prefix), "runtime_record": str(written), **record}, indent=2))
+            return 0
+        predictor = serving.Predictor(model, ctx[0], args.batch_size, runtime=choice.runtime)
     except (PredictError, TrainError) as e:
         raise util.UsageError(str(e)) from e
+    print(f"runtime: {choice.runtime} ({choice.reason})", file=sys.stderr)
 
     status = 0
-    report: dict = {"model": str(model.prefix), "epoch": model.epoch}
+    report: dict = {"model": str(model.prefix), "epoch": model.epoch,
+                    "runtime": {"name": choice.runtime, "reason": choice.reason}}
     if args.images:
         preds, errors = prediction.predict_files(model, predictor, args.images, args.top_k)
         report["predictions"] = [{"path": p.path, "top": p.top, "in_training_split": p.in_training_split}
