@@ -164,11 +164,11 @@ def run_port(net: str, summary: dict) -> list[str]:
     errors = [f for f in correct.findings if f.severity == Severity.ERROR]
     ours = [entry for entry in summary["mutants"] if entry[0].startswith(f"{net}:")]
     summary["networks"].append({
-        "net": net, "verdict": facts["verdict"], "mutants": len(ours),
+        "net": net, "verdict": facts["verdict"], "numeric": "PASSED" if numeric else "FAILED", "mutants": len(ours),
         "caught": sum(verdict == "FAILED" for _, verdict, _ in ours),
         "at_root": sum(first == "yes" for _, _, first in ours),
         "false_alarms": len(problems) + sum(1 for f in correct.findings if f.severity != Severity.INFO),
-        "seconds": facts["seconds"]})
+        "seconds": facts["seconds"], "numeric_seconds": numeric_seconds})
     lines += ["", "Problem rows and lint errors on the correct port (default mode):", ""]
     lines += [f"- row {_cell(_row_text(row), 240)}" for row in problems[:LISTED]]
     if len(problems) > LISTED:
@@ -180,19 +180,24 @@ def run_port(net: str, summary: dict) -> list[str]:
 
 
 def readme_table(networks: list[dict]) -> list[str]:
-    """The README's corpus table: per network, the correct port's verdict (default mode), its mutants caught
-    (FAILED) and with the root as the first problem, its false alarms (problem rows + lint errors and warnings
-    on the correct port) and the wall time of its comparison (build both graphs, match, lint)."""
-    lines = ["| network | correct port | defects caught | root cause first | false alarms | wall time (s) |",
-             "|---|---|---|---|---|---|"]
+    """The README's corpus table: per network, the correct port's verdict (shapes + lint, and ``--numeric`` with
+    seeded weights), its mutants caught (FAILED) and with the root as the first problem, its false alarms
+    (problem rows + lint errors and warnings on the correct port) and the wall time of its comparisons (build both
+    graphs, match, lint; then the same with ``--numeric``)."""
+    lines = ["| network | correct port: shapes + lint | `--numeric` | defects caught | root cause first | false alarms "
+             "| wall time (s): compare / `--numeric` |",
+             "|---|---|---|---|---|---|---|"]
     for entry in networks:
-        lines.append(f"| {entry['net']} | {entry['verdict']} | {entry['caught']}/{entry['mutants']} | "
-                     f"{entry['at_root']}/{entry['mutants']} | {entry['false_alarms']} | {entry['seconds']:.1f} |")
+        lines.append(f"| {entry['net']} | {entry['verdict']} | {entry['numeric']} | {entry['caught']}/{entry['mutants']} | "
+                     f"{entry['at_root']}/{entry['mutants']} | {entry['false_alarms']} | "
+                     f"{entry['seconds']:.1f} / {entry['numeric_seconds']:.1f} |")
     total = {key: sum(entry[key] for entry in networks) for key in ("caught", "mutants", "at_root", "false_alarms")}
     passed = sum(entry["verdict"] == "PASSED" for entry in networks)
-    lines.append(f"| **all {len(networks)}** | {passed}/{len(networks)} PASSED | {total['caught']}/{total['mutants']} | "
-                 f"{total['at_root']}/{total['mutants']} | {total['false_alarms']} | "
-                 f"{sum(entry['seconds'] for entry in networks):.1f} |")
+    numeric = sum(entry["numeric"] == "PASSED" for entry in networks)
+    lines.append(f"| **all {len(networks)}** | {passed}/{len(networks)} PASSED | {numeric}/{len(networks)} PASSED | "
+                 f"{total['caught']}/{total['mutants']} | {total['at_root']}/{total['mutants']} | {total['false_alarms']} | "
+                 f"{sum(entry['seconds'] for entry in networks):.1f} / "
+                 f"{sum(entry['numeric_seconds'] for entry in networks):.1f} |")
     return lines
 
 
