@@ -151,3 +151,16 @@ def tagged_json(stdout: str, tag: str = "BENCH ") -> dict:
     if line is None:
         raise ChildFailed(f"the benchmark child printed no {tag.strip()} line: {child_error('', stdout)}")
     return json.loads(line[len(tag):])
+
+
+def step_times(step, steps: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones (first-call allocation,
+    oneDNN primitive creation, onnxruntime's arena happen in the warm-up)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return times

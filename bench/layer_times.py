@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
-                          report_path, settle)
+                          report_path, settle, step_times)
 from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 NAME = "layer_times"
@@ -80,17 +80,6 @@ def _conv_records(records) -> list:
     return [r for r in records if r.kind in (Kind.CONV, Kind.DWCONV) and r.in_shape and len(r.shape) == 4]
 
 
-def _forward_times(step, warmup: int, steps: int) -> list[float]:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return times
-
-
 # ------------------------------------------------------------------------------ children
 
 
@@ -126,7 +115,7 @@ def child_mxnet(args) -> dict:
         for out in module.get_outputs():
             out.wait_to_read()
 
-    times = _forward_times(step, args.warmup, args.steps)
+    times = step_times(step, args.steps, args.warmup)
     return {"forward_s": times, "calls": args.warmup + args.steps,
             "layers": [{"name": r.name, "key": conv_key(r), "macs": cost.conv_macs(r) * args.batch}
                        for r in records]}
@@ -167,7 +156,7 @@ def child_tensorflow(args) -> dict:
     per_record: dict[str, list[float]] = {}
     with v1.Session(graph=graph) as session:
         session.run(init)
-        times = _forward_times(lambda: session.run(outputs, feed), args.warmup, args.steps)
+        times = step_times(lambda: session.run(outputs, feed), args.steps, args.warmup)
         options = v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE)
         for _ in range(args.steps):
             metadata = v1.RunMetadata()

@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import (ChildFailed, UsageError, out_help, parse_repeats, report_path, run_python,  # noqa: E402
-                          settle, tagged_json)
+                          settle, step_times, tagged_json)
 from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 FORMAT = "porting.bench.serving/1"
@@ -225,16 +225,6 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------ child
 
 
-def _timed(step, steps: int) -> list[float]:
-    step()  # warm-up: first-call allocation, oneDNN primitive creation, onnxruntime's arena
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return times
-
-
 def _inputs(size: int, batch: int):
     import numpy as np
 
@@ -297,7 +287,7 @@ def child_ours(runner: str, config: dict) -> dict:
                     return module.get_outputs()[0].asnumpy()
             if batch == min(config["batches"]):
                 scores[str(size)] = [float(v) for v in step()[0]]
-            times = _timed(step, config["steps"])
+            times = step_times(step, config["steps"])
             points[f"{size}x{batch}"] = {"step_s": times, "images_per_s": batch / statistics.median(times)}
     version = mx.__version__
     if runner == "onnxruntime":
@@ -334,7 +324,7 @@ def child_tensorflow(config: dict) -> dict:
 
             def step(nhwc=nhwc):
                 return session.run(predictions, {images: nhwc})
-            times = _timed(step, config["steps"])
+            times = step_times(step, config["steps"])
             points[f"{size}x{batch}"] = {"step_s": times, "images_per_s": batch / statistics.median(times)}
         session.close()
     return {"runner": "tensorflow", "version": tf.__version__, "setup_s": setup, "points": points,

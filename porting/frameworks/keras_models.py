@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import inspect
 import json
 import pkgutil
@@ -139,16 +138,12 @@ def module_objects(path: str) -> dict[str, type]:
     source = Path(path)
     if source.suffix != ".py" or not source.is_file():
         raise UsageError(f"{OBJECTS_FLAG} must be an existing Python file defining custom Keras layers, got {path!r}")
-    name = f"_porting_keras_objects_{abs(hash(source.resolve()))}"
-    try:
-        spec = importlib.util.spec_from_file_location(name, source)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    except Exception as error:
-        raise UsageError(f"{OBJECTS_FLAG}: cannot import {source}: {type(error).__name__}: {error}") from error
+    from porting.frameworks.models import import_user_file
+
+    module = import_user_file(source, "_porting_keras_objects", OBJECTS_FLAG)
     return {key: value for key, value in vars(module).items()
-            if (inspect.isclass(value) or inspect.isfunction(value)) and getattr(value, "__module__", "") == name}
+            if (inspect.isclass(value) or inspect.isfunction(value))
+            and getattr(value, "__module__", "") == module.__name__}
 
 
 def _known_classes(custom: dict) -> set[str]:

@@ -109,6 +109,20 @@ def irv2_base_tf(images, num_classes, is_training=False, **kwargs):
             return irv2.inception_resnet_v2_base(images, **kwargs)
 
 
+def import_user_file(path: Path, prefix: str, flag: str):
+    """Import the user's Python file ``path`` as a module of its own (it is code: it runs); UsageError, naming
+    ``flag``, when it raises."""
+    module_name = f"{prefix}_{abs(hash(path.resolve()))}"
+    try:
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        module_spec.loader.exec_module(module)
+    except Exception as error:
+        raise UsageError(f"{flag}: cannot import {path}: {type(error).__name__}: {error}") from error
+    return module
+
+
 def load_builder(spec: str, side: str):
     """Load ``path/to/file.py:function``; UsageError names what is wrong."""
     path_text, sep, function_name = spec.rpartition(":")
@@ -117,18 +131,11 @@ def load_builder(spec: str, side: str):
     path = Path(path_text)
     if not path.is_file():
         raise UsageError(f"--{side}: builder file {path} does not exist or is not a file")
-    module_name = f"_porting_user_{side}_{abs(hash(path.resolve()))}"
-    try:
-        module_spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module
-        module_spec.loader.exec_module(module)
-    except Exception as error:
-        raise UsageError(f"--{side}: cannot import {path}: {type(error).__name__}: {error}") from error
+    module = import_user_file(path, f"_porting_user_{side}", f"--{side}")
     function = getattr(module, function_name, None)
     if function is None or not callable(function):
         names = sorted(name for name, value in vars(module).items()
-                       if inspect.isfunction(value) and not name.startswith("_") and value.__module__ == module_name)
+                       if inspect.isfunction(value) and not name.startswith("_") and value.__module__ == module.__name__)
         raise UsageError(f"--{side}: {path} has no function {function_name!r}. "
                          f"Functions there: {', '.join(names) or 'none'}")
     return function
