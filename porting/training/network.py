@@ -72,9 +72,9 @@ def scale_residuals_in_weights(sym):
 
     Inception-ResNet-v2's residual is ``net + scale * conv(mixed)``. In training on CPU,
     MXNet 1.9.1 runs that ``_mul_scalar`` outside oneDNN: its input (the convolution's
-    output, in oneDNN's blocked layout) and, in backward, its output gradient are copied
-    into default-layout arrays that the executor keeps from one step to the next, about
-    three activations per block (1.2 GB of the full network's peak at 299, batch 8;
+    output, in oneDNN's blocked layout) and, in backward, its gradient are copied into
+    default-layout arrays that stay allocated from one step to the next (storage fallback), about
+    three activations per block (1.0 GB of the full network's peak at 299, batch 8;
     ``bench/train_memory.py``). ``scale * (W x + b) = (scale W) x + scale b``: computing the
     convolution with ``scale * W`` and ``scale * b`` (a ``_mul_scalar`` on each parameter)
     gives the same outputs and, through the chain rule, the same gradients for ``W`` and

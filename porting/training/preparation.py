@@ -197,7 +197,7 @@ def _prepare_locked(setup: RunSetup) -> Session:
     # malloc arena, so memory one thread frees is reused by the others (memory module doc).
     memory.limit_malloc_arenas()
     # The module trains the network with its residual scales on the weights (same parameters, outputs and
-    # gradients; ~1.2 GB less at 299, batch 8: network.scale_residuals_in_weights); checkpoints save setup.symbol.
+    # gradients; ~1 GB less at 299, batch 8: network.scale_residuals_in_weights); checkpoints save setup.symbol.
     mod = mx.mod.Module(scale_residuals_in_weights(setup.symbol), data_names=("data",), label_names=(LABEL_NAME,),
                         context=setup.contexts, logger=log)
     with _env("MXNET_BACKWARD_DO_MIRROR", "1" if cfg.mirror else None):
