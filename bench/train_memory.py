@@ -309,9 +309,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.child:
-        from porting import compat  # noqa: F401  (shims before any framework import)
-
+    if args.child:  # child_main loads MXNet through porting.compat (shims and threads first)
         fields = json.loads(args.child_config)
         fields["repeats"] = tuple(fields["repeats"])
         result = child_main(args.child, MemoryConfig(**fields))
