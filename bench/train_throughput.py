@@ -14,7 +14,10 @@ memory, so no input pipeline is measured. Each framework runs in a fresh process
 peak resident memory, ``ru_maxrss``, is that framework's alone), MXNet and TF alternating,
 ``--rounds`` times; warm-up steps are excluded and a framework's throughput is its best
 round (the least disturbed by other load on a shared machine). MXNet trains with
-``Module`` (``forward_backward`` + ``update``), TF with one ``Session.run`` of a
+``Module`` (``forward_backward`` + ``update``) as the trainer does: the residual scales
+applied to the convolutions' weights (``porting.training.network.scale_residuals_in_weights``),
+one malloc arena and the Module's host copy of the parameters shared with the executor
+(``porting.training.memory``; ``bench/train_memory.py`` measures each part of the peak), TF with one ``Session.run`` of a
 graph-mode train op (with the batch-norm update ops); inference is a forward pass of each
 side's inference graph (moving statistics, no dropout). slim trains with RMSProp; SGD
 with momentum is used here because it is the same algorithm in both frameworks, while
@@ -504,19 +507,23 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     mx = compat.import_mx()
     from mx_impl import inception_resnet_v2 as irv2
     from porting.serving import rewrites
+    from porting.training import memory
     from porting.training.devices import contexts
-    from porting.training.network import build_symbol
+    from porting.training.network import build_symbol, scale_residuals_in_weights
     from porting.training.symbol_heads import LABEL_NAME
 
     rss_import = rss_mb()
     ctx = contexts(",".join(map(str, gpus)) or None)  # a GPU this MXNet build cannot use: one clear error
     started = time.perf_counter()
+    memory.limit_malloc_arenas()  # the trainer's memory settings (porting.training.preparation)
     sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
-    mod = mx.mod.Module(sym, data_names=["data"], label_names=[LABEL_NAME], context=ctx)
+    mod = mx.mod.Module(scale_residuals_in_weights(sym), data_names=["data"], label_names=[LABEL_NAME],
+                        context=ctx)
     mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(LABEL_NAME, (cfg.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    memory.share_host_params(mod)
     mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": LR, "momentum": MOMENTUM, "wd": WD})
     rng = np.random.default_rng(0)
     batch = mx.io.DataBatch(

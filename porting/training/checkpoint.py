@@ -99,8 +99,12 @@ def saved_config(model_dir: str | Path) -> dict:
     raise TrainError(f"{model_dir / CHECKPOINT_NAME} not found: no complete epoch in {model_dir} to resume from")
 
 
-def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict, keep_last: int = 0) -> dict:
+def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict, keep_last: int = 0,
+                    symbol=None) -> dict:
     """Write symbol, params and optimizer states of ``epoch``, then ``checkpoint.json`` naming it.
+
+    ``symbol``: the network to save when the module trains a rewritten form of it
+    (``network.scale_residuals_in_weights``; the same parameters); default ``mod.symbol``.
 
     The params file is ``mx.model.save_checkpoint``'s format (``arg:``/``aux:`` keys).
     ``checkpoint.json`` is the commit: written last, atomically. If anything fails before
@@ -113,7 +117,7 @@ def save_checkpoint(mod, model_dir: Path, prefix: str, epoch: int, record: dict,
     paths = checkpoint_paths(model_dir, prefix, epoch)
     record = dict(record)
     try:
-        util.atomic_write_text(paths["symbol"], mod.symbol.tojson())
+        util.atomic_write_text(paths["symbol"], (symbol if symbol is not None else mod.symbol).tojson())
         arg, aux = mod.get_params()
         blob = {f"arg:{k}": v for k, v in arg.items()} | {f"aux:{k}": v for k, v in aux.items()}
         util.atomic_write_via(paths["params"], lambda tmp: mx.nd.save(tmp, blob))

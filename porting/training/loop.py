@@ -209,7 +209,8 @@ def _run(session: Session) -> TrainResult:
 def _save(mod, setup: RunSetup, cfg: TrainConfig, epoch: int, record: dict) -> dict:
     """Commit the epoch's checkpoint; a failed write is a TrainError that says what was kept."""
     try:
-        return checkpoint.save_checkpoint(mod, setup.model_dir, cfg.prefix, epoch, record, cfg.keep_last)
+        return checkpoint.save_checkpoint(mod, setup.model_dir, cfg.prefix, epoch, record, cfg.keep_last,
+                                          symbol=setup.symbol)  # the network, not the form the module trains
     except (OSError, mx.base.MXNetError) as e:
         kept = int(record.get("epoch", 0))
         then = (f"resume with: {_resume_command(cfg)}" if kept else "re-run the same command")

@@ -12,10 +12,25 @@ states), plus the auxiliary states, plus :data:`RUNTIME_BYTES` for the MXNet run
 and oneDNN's buffers on CPU. Against the peak RSS of real runs (2 CPUs, SGD with
 momentum) it came out 1.01x (full network at 299, batch 4: 2544 against 2513 MiB),
 1.14x (small 2/2/2 at 149, batch 32) and 1.17x (reduced at 32, batch 128): slightly
-above, never below, so a refusal is not a false alarm by a wide margin.
+above, never below, so a refusal is not a false alarm by a wide margin. Those runs predate
+the settings below and ``network.scale_residuals_in_weights``, which lower the peak (full
+network at 299, batch 8: 3835 to 2539 MB), so the estimate is now further on the safe side.
+
+Two settings cut the peak of a CPU run without changing what is computed (measured with
+``bench/train_memory.py``; README, "Where training memory goes"):
+
+* :func:`limit_malloc_arenas`: one glibc malloc arena for the whole process. With the
+  engine's worker, OpenMP and Python threads each allocating, glibc gave every thread its
+  own arena, and ~80 MB freed in one arena stayed resident, unusable by the others.
+* :func:`share_host_params`: ``Module`` keeps a host copy of every parameter besides the
+  executor's (``get_params`` copies the executor's values into it); on one CPU device the
+  copy is the executor's own arrays, so that second copy (224 MB for the full network)
+  is never allocated for the run.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from dataclasses import dataclass
 
@@ -114,3 +129,43 @@ def check_training_memory(sym, data_shape: tuple[int, int, int], batch_size: int
     _, h, w = data_shape
     raise TrainError(f"training needs about {util.human_bytes(est.total)} per device (batch {batch_size} at {h}x{w}: "
                      f"{est.describe()}) but {where} has {util.human_bytes(available)} available; {hint}")
+
+
+# ----------------------------------------------------------------------------- settings that cut the peak
+
+#: glibc's ``mallopt`` parameter for the most arenas (malloc.h ``M_ARENA_MAX``).
+M_ARENA_MAX = -8
+#: Arenas a training process keeps: one (see the module doc).
+TRAINING_MALLOC_ARENAS = 1
+
+
+def limit_malloc_arenas(count: int = TRAINING_MALLOC_ARENAS) -> bool:
+    """Let glibc's malloc use at most ``count`` arenas from now on (threads that allocate later share them).
+
+    Call it before MXNet starts its engine and OpenMP threads (before the first operator
+    runs); arenas already created stay. Returns False where there is no glibc (nothing is changed).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, int(count)))
+
+
+def share_host_params(mod) -> bool:
+    """Make a bound, initialised ``Module``'s host copy of the parameters the executor's own arrays.
+
+    Only for one CPU device (with several devices, or a GPU, the host copy is where the
+    devices' values are gathered and must stay separate). ``get_params`` then returns the
+    live training arrays (its sync copies each onto itself); ``set_params`` writes into
+    them. Returns True when the copy was replaced (its memory is freed with it).
+    """
+    group = mod._exec_group  # Module has no public handle on its executors
+    if len(group.execs) != 1 or group.contexts[0].device_type != "cpu":
+        return False
+    executor = group.execs[0]
+    mod._arg_params = {name: executor.arg_dict[name] for name in mod._arg_params}
+    mod._aux_params = {name: executor.aux_dict[name] for name in mod._aux_params}
+    return True

@@ -27,6 +27,8 @@ import logging
 from pathlib import Path
 
 from porting import compat, util
+from porting.core.graph_walk import consumer_map
+from porting.frameworks.mx_attrs import symbol_graph
 from porting.training.config import TrainConfig, TrainError, initial_params
 
 mx = compat.import_mx()
@@ -62,6 +64,69 @@ def build_symbol(num_classes: int, image_size: tuple[int, int], *, repeats=irv2.
         # Variables created by BatchNorm carry a copy of its attributes in the JSON; keep them equal.
         if "momentum" in attrs and (node["op"] == "BatchNorm" or "/BatchNorm_" in node["name"]):
             attrs["momentum"] = repr(float(bn_momentum))
+    return mx.sym.load_json(json.dumps(graph))
+
+
+def scale_residuals_in_weights(sym):
+    """The same network with each residual scale applied to its convolution's weight and bias, not its output.
+
+    Inception-ResNet-v2's residual is ``net + scale * conv(mixed)``. In training on CPU,
+    MXNet 1.9.1 runs that ``_mul_scalar`` outside oneDNN: its input (the convolution's
+    output, in oneDNN's blocked layout) and, in backward, its gradient are copied into
+    default-layout arrays that stay allocated from one step to the next (storage fallback), about
+    three activations per block (1.0 GB of the full network's peak at 299, batch 8;
+    ``bench/train_memory.py``). ``scale * (W x + b) = (scale W) x + scale b``: computing the
+    convolution with ``scale * W`` and ``scale * b`` (a ``_mul_scalar`` on each parameter)
+    gives the same outputs and, through the chain rule, the same gradients for ``W`` and
+    ``b`` (float rounding apart). The parameters, their names and order, their attributes
+    (weight decay, learning-rate multipliers) and the outputs are unchanged, so checkpoints
+    and optimizer states are those of ``sym``. Unlike ``porting.serving.rewrites.
+    fold_residual_scales`` (inference: the scale moves into the parameter values), the
+    trained parameters stay those of the verified network.
+
+    A ``_mul_scalar`` is moved when its input is output 0 of a ``Convolution`` that no
+    other node reads.
+    """
+    graph = symbol_graph(sym)
+    nodes = graph["nodes"]
+    reads = {index: len(readers) for index, readers in consumer_map(
+        nodes, inputs_of=lambda node: (entry[0] for entry in node["inputs"]), key_of=lambda node: node["name"],
+        unique=False).items()}
+    for entry in graph["heads"]:
+        reads[entry[0]] = reads.get(entry[0], 0) + 1
+    scaled = {}  # convolution index -> the _mul_scalar node scaling its output
+    for node in nodes:
+        if node["op"] == "_mul_scalar":
+            source, output = node["inputs"][0][:2]
+            if nodes[source]["op"] == "Convolution" and output == 0 and reads.get(source, 0) == 1:
+                scaled[source] = node
+    if not scaled:
+        return sym
+    moved = {id(node): conv for conv, node in scaled.items()}
+    index: dict[int, int] = {}
+    kept: list[dict] = []
+
+    def entry_of(entry):
+        return [index[entry[0]], *entry[1:]]
+
+    for old, node in enumerate(nodes):
+        if id(node) in moved:  # readers of the scaled output read the convolution (now scaled) instead
+            index[old] = index[moved[id(node)]]
+            continue
+        node = dict(node, inputs=[entry_of(e) for e in node["inputs"]])
+        if old in scaled:
+            mul = scaled[old]
+            for k in range(1, len(node["inputs"])):  # weight, then bias when there is one
+                parameter = nodes[nodes[old]["inputs"][k][0]]["name"]
+                kept.append({"op": "_mul_scalar", "name": f"{parameter}_scaled", "attrs": dict(mul.get("attrs", {})),
+                             "inputs": [node["inputs"][k]]})
+                node["inputs"][k] = [len(kept) - 1, 0, 0]
+        index[old] = len(kept)
+        kept.append(node)
+    graph["nodes"] = kept
+    graph["heads"] = [entry_of(e) for e in graph["heads"]]
+    graph["arg_nodes"] = [i for i, node in enumerate(kept) if node["op"] == "null"]
+    graph.pop("node_row_ptr", None)  # recomputed by the loader
     return mx.sym.load_json(json.dumps(graph))
 
 
