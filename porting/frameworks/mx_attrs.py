@@ -11,6 +11,8 @@ import ast
 import json
 import os
 
+from porting.core.graph_walk import consumer_map
+
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
 
@@ -83,6 +85,30 @@ def symbol_graph(symbol_or_json) -> dict:
     """The symbol's JSON graph as a dict (``nodes``, ``heads``, ``arg_nodes``)."""
     text = symbol_or_json if isinstance(symbol_or_json, str) else symbol_or_json.tojson()
     return json.loads(text)
+
+
+def read_counts(graph: dict) -> dict[int, int]:
+    """Node index -> how many edges read any of its outputs (a head counts: its value is returned)."""
+    nodes = graph["nodes"]
+    reads = {index: len(readers) for index, readers in consumer_map(
+        nodes, inputs_of=lambda node: (entry[0] for entry in node["inputs"]), key_of=lambda node: node["name"],
+        unique=False).items()}
+    for entry in graph["heads"]:
+        reads[entry[0]] = reads.get(entry[0], 0) + 1
+    return reads
+
+
+def scaled_convolutions(graph: dict, reads: dict[int, int]) -> dict[int, int]:
+    """Convolution index -> index of the ``_mul_scalar`` scaling its output 0, where nothing else reads the
+    convolution (Inception-ResNet-v2's ``net + scale * conv(mixed)``): the scale can move onto its parameters."""
+    nodes = graph["nodes"]
+    scaled = {}
+    for index, node in enumerate(nodes):
+        if node["op"] == "_mul_scalar":
+            source, output = node["inputs"][0][:2]
+            if nodes[source]["op"] == "Convolution" and output == 0 and reads.get(source, 0) == 1:
+                scaled[source] = index
+    return scaled
 
 
 #: What ``--mx`` takes as an MXNet model file rather than a builder (``porting.frameworks.mx_files``).

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from porting.core.graph_walk import consumer_map, reachable
-from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, symbol_graph
+from porting.core.graph_walk import reachable
+from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, read_counts, scaled_convolutions, symbol_graph
 
 #: MXNet's BatchNorm defaults (``fix_gamma`` forces gamma to 1 in the forward pass: PITFALLS 5a).
 BN_EPS, BN_FIX_GAMMA = 1e-3, True
@@ -32,17 +32,6 @@ def _mx():
     from porting import compat
 
     return compat.import_mx()
-
-
-def _reads(graph: dict) -> dict[int, int]:
-    """Node index -> how many edges read any of its outputs (a head counts: its value is returned)."""
-    nodes = graph["nodes"]
-    reads = {index: len(readers) for index, readers in consumer_map(
-        nodes, inputs_of=lambda node: (entry[0] for entry in node["inputs"]), key_of=lambda node: node["name"],
-        unique=False).items()}
-    for entry in graph["heads"]:
-        reads[entry[0]] = reads.get(entry[0], 0) + 1
-    return reads
 
 
 def _shares_weights(conv: dict, reads: dict[int, int]) -> bool:
@@ -76,7 +65,7 @@ def fold_batch_norms(symbol, arg_params: dict, aux_params: dict):
     mx = _mx()
     graph = symbol_graph(symbol)
     nodes = graph["nodes"]
-    reads = _reads(graph)
+    reads = read_counts(graph)
     heads = {entry[0] for entry in graph["heads"]}
     params, aux = dict(arg_params), dict(aux_params)
     drop: set[int] = set()
@@ -151,16 +140,13 @@ def fold_residual_scales(symbol, arg_params: dict):
     mx = _mx()
     graph = symbol_graph(symbol)
     nodes = graph["nodes"]
-    reads = _reads(graph)
+    reads = read_counts(graph)
     params = dict(arg_params)
     drop: set[int] = set()
     folded = []
-    for index, node in enumerate(nodes):
-        if node["op"] != "_mul_scalar":
-            continue
-        source, output = node["inputs"][0][:2]
-        conv = nodes[source]
-        if conv["op"] != "Convolution" or output != 0 or reads.get(source, 0) != 1 or _shares_weights(conv, reads):
+    for source, index in scaled_convolutions(graph, reads).items():
+        conv, node = nodes[source], nodes[index]
+        if _shares_weights(conv, reads):
             continue
         scale = as_float(attrs_of(node)["scalar"])
         for weight_entry in conv["inputs"][1:]:  # weight, then bias when there is one

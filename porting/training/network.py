@@ -27,8 +27,7 @@ import logging
 from pathlib import Path
 
 from porting import compat, util
-from porting.core.graph_walk import consumer_map
-from porting.frameworks.mx_attrs import symbol_graph
+from porting.frameworks.mx_attrs import read_counts, scaled_convolutions, symbol_graph
 from porting.training.config import TrainConfig, TrainError, initial_params
 
 mx = compat.import_mx()
@@ -89,17 +88,8 @@ def scale_residuals_in_weights(sym):
     """
     graph = symbol_graph(sym)
     nodes = graph["nodes"]
-    reads = {index: len(readers) for index, readers in consumer_map(
-        nodes, inputs_of=lambda node: (entry[0] for entry in node["inputs"]), key_of=lambda node: node["name"],
-        unique=False).items()}
-    for entry in graph["heads"]:
-        reads[entry[0]] = reads.get(entry[0], 0) + 1
-    scaled = {}  # convolution index -> the _mul_scalar node scaling its output
-    for node in nodes:
-        if node["op"] == "_mul_scalar":
-            source, output = node["inputs"][0][:2]
-            if nodes[source]["op"] == "Convolution" and output == 0 and reads.get(source, 0) == 1:
-                scaled[source] = node
+    # convolution index -> the _mul_scalar node scaling its output
+    scaled = {conv: nodes[mul] for conv, mul in scaled_convolutions(graph, read_counts(graph)).items()}
     if not scaled:
         return sym
     moved = {id(node): conv for conv, node in scaled.items()}
