@@ -164,3 +164,13 @@ def step_times(step, steps: int, warmup: int = 1) -> list[float]:
         step()
         times.append(time.perf_counter() - started)
     return times
+
+
+def publish(report: dict, out: Path, indent: int = 2) -> None:
+    """Print the report's table and write the report as JSON to ``out`` (atomically: a committed result is
+    never half-replaced), then say where."""
+    from porting.util import atomic_write_text
+
+    sys.stdout.write(report["table"])
+    atomic_write_text(out, json.dumps(report, indent=indent) + "\n", parents=True)
+    print(f"wrote {out}")

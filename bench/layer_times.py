@@ -38,9 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import (ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
+from bench.common import (publish, ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
                           report_path, settle, step_times)
-from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 NAME = "layer_times"
 RESULT_PREFIX = "RESULT "
@@ -315,9 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                          "steps": args.steps, "warmup": args.warmup},
               **join(mx_result, mx_lines, tf_result)}
     report["table"] = render(report, args.top)
-    sys.stdout.write(report["table"])
-    atomic_write_text(out, json.dumps(report, indent=1) + "\n", parents=True)
-    print(f"wrote {out}")
+    publish(report, out, indent=1)
     return 0
 
 

@@ -32,9 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # porting (no framework is imported by the parent)
-from bench.common import (ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
+from bench.common import (publish, ChildFailed, UsageError, child_failure, out_help, parse_repeats,  # noqa: E402
                           report_path, settle)
-from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 NAME = "mirror_memory"
 #: The presets of mx_impl.inception_resnet_v2.REPEAT_PRESETS (not imported: the parent loads no framework).
@@ -189,9 +188,7 @@ def main(argv=None) -> int:
                                     "samples_per_s")},
     }
     report["table"] = render(report)
-    sys.stdout.write(report["table"])
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n", parents=True)
-    print(f"wrote {out}")
+    publish(report, out)
     return 0
 
 

@@ -45,9 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import (ChildFailed, UsageError, out_help, parse_repeats, report_path, run_python,  # noqa: E402
+from bench.common import (publish, ChildFailed, UsageError, out_help, parse_repeats, report_path, run_python,  # noqa: E402
                           settle, step_times, tagged_json)
-from porting.util import atomic_write_text  # noqa: E402  (no framework import)
 
 FORMAT = "porting.bench.serving/1"
 NAME = "serving"
@@ -216,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     except ChildFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    sys.stdout.write(report["table"])
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n", parents=True)
-    print(f"wrote {out}")
+    publish(report, out)
     return 0
 
 

@@ -48,8 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import ChildFailed, UsageError, child_failure, out_help, report_path  # noqa: E402
-from porting.util import atomic_write_text  # noqa: E402  (no framework import)
+from bench.common import ChildFailed, UsageError, child_failure, out_help, publish, report_path  # noqa: E402
 
 FORMAT = "porting.bench.train_memory/1"
 NAME = "train_memory"
@@ -343,9 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             "trainer_over_defaults_rss": runs["trainer"]["peak_rss_mb"] / runs["module-defaults"]["peak_rss_mb"],
             "trainer_over_defaults_ips": runs["trainer"]["train_ips"] / runs["module-defaults"]["train_ips"]}
     report["table"] = render(report)
-    sys.stdout.write(report["table"])
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n", parents=True)
-    print(f"wrote {out}")
+    publish(report, out)
     return 0
 
 

@@ -58,9 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import ChildFailed, UsageError, child_failure, out_help, report_path  # noqa: E402
+from bench.common import ChildFailed, UsageError, child_failure, out_help, publish, report_path  # noqa: E402
 from porting import util  # noqa: E402  (no framework import)
-from porting.util import atomic_write_text  # noqa: E402
 
 FORMAT = "porting.bench.train_throughput/1"
 NAME = "train_throughput"
@@ -460,9 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    sys.stdout.write(report["table"])
-    atomic_write_text(out, json.dumps(report, indent=2, sort_keys=False) + "\n", parents=True)
-    print(f"wrote {out}")
+    publish(report, out)
     return 0
 
 
