@@ -346,3 +346,20 @@ def test_an_mx_side_passed_as_a_callable_is_read_live(side):
 
     assert statuses(run(side, mx=tiny_mx.build)) == ("miss, stored", "bypassed (a Python callable as the MX side)")
     assert mx_entries(side) == []
+
+
+def test_bug_reports_and_lint_only_read_the_cached_mx_side_as_the_live_one(side, capsys):
+    """A port with defects: the bug reports and --lint-only output of a warm run are the cold run's."""
+    def both(name):
+        argv = ["--tf", f"{side / 'net_tf.py'}:build", "--mx", f"{SUPPORT / 'tiny_mx.py'}:broken", "--size", "8",
+                "--classes", "5", "--no-progress"]
+        assert main(argv + ["--bug-reports", str(side / name)]) == 1
+        report = capsys.readouterr().out
+        assert main(argv + ["--lint-only", "--format", "json"]) == 1
+        return report, capsys.readouterr().out, {p.name: p.read_text() for p in sorted((side / name).iterdir())}
+
+    cold = both("cold")
+    assert len(mx_entries(side)) == 1
+    warm = both("warm")
+    assert statuses(run(side, mx=f"{SUPPORT / 'tiny_mx.py'}:broken")) == ("hit", "hit")
+    assert warm == cold and cold[2]
