@@ -69,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="numeric absolute tolerance (default: 3e-5 x each layer's max |output|, at least 1)")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--no-cache", action="store_true",
-                       help="build the TF side; neither read nor write the reference cache ($PORTING_CACHE)")
+                       help="build both sides; neither read nor write the reference cache ($PORTING_CACHE)")
     cache.add_argument("--refresh-cache", action="store_true",
-                       help="build the TF side and rewrite its reference cache entry")
+                       help="build both sides and rewrite their reference cache entries")
     common.add_common_arguments(parser)
     return parser
 
@@ -120,7 +120,8 @@ def _main(args) -> int:
                     keras_objects=args.keras_objects, mx_params=args.mx_params,
                     cache="off" if args.no_cache else "refresh" if args.refresh_cache else "on")
     if result.reference_cache.startswith(("corrupt", "stale", "miss (unreadable")) \
-            or "could not be written" in result.reference_cache:
+            or any(what in result.reference_cache for what in ("could not be written", "MX side corrupt",
+                                                               "MX side miss (unreadable")):
         print(f"note: reference cache: {result.reference_cache}", file=sys.stderr)
     if args.lint_only:
         return _lint_only(result, args)

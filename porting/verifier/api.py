@@ -62,7 +62,8 @@ class CompareResult:
     numeric_report: NumericReport | None = None
     #: What ``porting.core.equivalences.normalise`` rewrote before pairing (one line each; empty: nothing).
     equivalences: list[str] = field(default_factory=list)
-    #: What the reference cache did for the TF side ('off', 'hit', 'miss, stored', 'stale (...), rebuilt'...).
+    #: What the reference cache did: the TF side ('off', 'hit', 'miss, stored', 'stale (...), rebuilt'...), then
+    #: the MX side ('; MX side hit'...) when the cache is on.
     reference_cache: str = "off"
 
     def __bool__(self) -> bool:
@@ -187,10 +188,12 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             TF reference can be checked against many MX candidates; ``size``
             then defaults to its input size, and ``size`` / ``batch`` must agree
             with it.
-        cache: read and write the TF side through ``porting.verifier.reference_cache``
+        cache: read and write both sides through ``porting.verifier.reference_cache``
             (``$PORTING_CACHE``): True, False (the default: a library call builds the live
-            graph, which conversions and autoport need) or 'refresh' (rebuild and rewrite
-            the entry). A hit gives a ``CachedTfGraph`` as ``result.tf_graph``.
+            graphs, which conversions and autoport need) or 'refresh' (rebuild and rewrite
+            the entries). A hit gives a ``CachedTfGraph`` as ``result.tf_graph`` and a
+            ``CachedMxGraph`` as ``result.mx_graph`` (the MX side is read live for numeric
+            parity, a model file or a Gluon block).
 
     Raises:
         UsageError: a bad argument (unknown model, a size that is not N, HxW or (H, W), classes
@@ -216,8 +219,6 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         size = arguments.size(size)
     if title is not None and not isinstance(title, str):
         raise UsageError(f"title must be a string, got {title!r}")
-
-    from porting.frameworks import mx_reader
 
     if tf_graph is not None and not isinstance(tf_graph, reference_cache.CachedTfGraph):
         from porting.frameworks import tf_reader
@@ -247,17 +248,33 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         classes = tf_graph.logits.shape.as_list()[-1]
     classes = classes or (spec.classes if spec else 1001)
     build_training = True if is_training is None else is_training
+    started = time.perf_counter()
     reference = (reference_cache.Reference.open(cache, spec, tf, size, classes, batch, build_training)
                  if tf_graph is None else reference_cache.Reference("off", None, None))
+    timings["tf_cache_read"] = time.perf_counter() - started
 
     def load_tf():  # None: tf_graph is the TF side
         return (load_builder(tf, "tf") if isinstance(tf, str) else tf if tf is not None else
                 tf_builder(spec) if spec is not None else None)
 
+    started = time.perf_counter()
     with reference.tracking():  # the modules the builder imports are sources of the cache entry
         tf_fn = None if reference.graph is not None or tf_graph is not None else load_tf()
-    mx_fn = (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
-             mx if mx is not None else mx_builder(spec, size))
+    timings["tf_load"] = time.perf_counter() - started
+    started = time.perf_counter()
+    mx_side = reference_cache.MxSide.open(cache, spec, mx, size, classes, batch, live=numeric)
+    timings["mx_cache_read"] = time.perf_counter() - started
+    mx_fn = None
+    if mx_side.graph is None:  # read live: MXNet and the MX builder are loaded (a hit needs neither)
+        started = time.perf_counter()
+        from porting.frameworks import mx_reader
+
+        timings["mx_import"] = time.perf_counter() - started
+        started = time.perf_counter()
+        with mx_side.tracking():
+            mx_fn = (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
+                     mx if mx is not None else mx_builder(spec, size))
+        timings["mx_load"] = time.perf_counter() - started
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
         step("build TF graph")
@@ -272,7 +289,13 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["tf"] = time.perf_counter() - started + timings.pop("tf_file", 0.0)
         step("read MXNet symbol")
         started = time.perf_counter()
-        mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch, params=mx_params)
+        if mx_side.graph is not None:
+            mx_graph, mx_count = mx_side.graph, mx_side.graph.parameter_count
+        else:
+            with mx_side.tracking():
+                mx_graph = mx_reader.read_symbol(mx_fn, size, classes, batch, params=mx_params)
+            mx_count = mx_reader.learnable_parameter_count(mx_graph)
+            mx_side.built(mx_fn, mx_graph, mx_count)
         timings["mx"] = time.perf_counter() - started
         step("match")
         started = time.perf_counter()
@@ -283,19 +306,21 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["match"] = time.perf_counter() - started
         name = title or (spec.name if spec and not (tf or mx) else
                          f"{name_tf or _builder_name(tf_fn, reference)} vs "
-                         f"{mx_graph.source or getattr(mx_fn, '__name__', 'mx')}")
+                         f"{mx_graph.source or _mx_builder_name(mx_fn, mx_side)}")
         result = CompareResult(title=f"{name} at {size[0]}x{size[1]}, {classes} classes, batch {batch}",
                                rows=rows, end_points=_end_points(tf_graph, pairs, mx_graph), tf_graph=tf_graph,
                                mx_graph=mx_graph, pairs=pairs, timings=timings,
                                framework_params={"tf": _tf_parameter_count(tf_graph),
-                                                 "mx": mx_reader.learnable_parameter_count(mx_graph)},
+                                                 "mx": mx_count},
                                spec=spec if spec is not None and not tf else None, equivalences=equivalences,
-                               reference_cache=reference.status)
+                               reference_cache=_cache_status(reference, mx_side))
         if lint:
             step("lint")
+            started = time.perf_counter()
             from porting.verifier import lint as lint_pass
 
             result.lint = _with_numbers_warning(lint_pass.run_pass(result), pairs, numeric)
+            timings["lint"] = time.perf_counter() - started
         if numeric:
             step("numeric parity")
             from porting.verifier import parity
@@ -311,7 +336,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             if result.numeric_report.error and mx_graph.params is not None and not own:
                 result.numeric_report.error += ("\n(the MXNet side carries its own weights: give the TF side's "
                                                 "too, --weights CKPT, to run each side with its own)")
-            result.reference_cache = reference.status
+            result.reference_cache = _cache_status(reference, mx_side)
             timings["numeric"] = time.perf_counter() - started
     return result
 
@@ -358,6 +383,18 @@ def _own_weights(tf_graph, mx_graph, weights) -> dict:
 def _builder_name(tf_fn, reference) -> str:
     """The TF builder's name for the title (a cache hit loads no builder: the entry recorded it)."""
     return reference.graph.builder_name if reference.graph is not None else getattr(tf_fn, "__name__", "tf")
+
+
+def _cache_status(reference, mx_side) -> str:
+    """``CompareResult.reference_cache``: the TF side's status, then the MX side's ('off' when neither is cached)."""
+    if mx_side.status == "off":
+        return reference.status
+    return f"{reference.status}; MX side {mx_side.status}"
+
+
+def _mx_builder_name(mx_fn, mx_side) -> str:
+    """The MX builder's name for the title (a cache hit loads no builder: the entry recorded it)."""
+    return mx_side.graph.builder_name if mx_side.graph is not None else getattr(mx_fn, "__name__", "mx")
 
 
 def _tf_parameter_count(tf_graph) -> int:

@@ -17,6 +17,13 @@ corrupt entry (bad header, checksum, or payload) or a stale one is rebuilt, neve
 Writes are atomic (``porting.util.atomic_write_bytes``), so concurrent runs each see a
 whole entry or none.
 
+The MX side is cached the same way (``MxSide``, a ``CachedMxGraph``: the records, the
+symbol's JSON graph, its shapes and parameter count; keyed by the MX builder, size, classes,
+batch, the MXNet / numpy versions and this package, trusted while every source the MX builder
+loaded is unchanged), so a run where neither side changed imports no framework at all. It is
+read live when numeric parity runs (it runs the symbol), and never cached for a model file or
+a Gluon block (they carry their own parameters).
+
 Only registered models and ``path/to/file.py:function`` builders are cached: a Python
 callable may close over state no key can see.
 """
@@ -43,6 +50,8 @@ FORMAT_VERSION = 1
 _MAGIC = b"porting-reference-cache\n"
 #: Distributions whose versions can change the TF graph or how it is read.
 _DISTRIBUTIONS = ("tensorflow", "tf-slim", "tf-keras", "numpy")
+#: The same for the MX side's symbol and how it is read.
+_MX_DISTRIBUTIONS = ("mxnet", "numpy")
 #: The porting package: its content is part of every key (the readers decide what a record holds).
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _LIBRARY_DIRS = tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
@@ -310,6 +319,52 @@ def _library_file(filename: str) -> bool:
             or real.startswith(str(_PACKAGE_DIR) + os.sep))
 
 
+# ------------------------------------------------------------------ the cached MX side
+
+class FrozenSymbol:
+    """An MXNet symbol as the cache holds it: its JSON graph, which is all the lint reads (``tojson``)."""
+
+    def __init__(self, graph: dict):
+        self.graph = graph
+
+    def tojson(self) -> str:
+        return json.dumps(self.graph)
+
+
+@dataclass
+class CachedMxGraph:
+    """A ``mx_reader.MxGraph`` as the cache holds it: the same fields, a ``FrozenSymbol`` for ``symbol``.
+
+    The shape comparison, the lint and the renderers read it as they read the live one;
+    nothing can run it (numeric parity reads the MX side live).
+    """
+
+    symbol: FrozenSymbol
+    records: list
+    outputs: dict = field(default_factory=dict)
+    nodes: list = field(default_factory=list)
+    arg_shapes: dict = field(default_factory=dict)
+    aux_shapes: dict = field(default_factory=dict)
+    params: None = None  # a side with its own parameters is never cached
+    source: str = ""
+    notes: list = field(default_factory=list)
+    #: Elements of the learnable arguments (``mx_reader.learnable_parameter_count``).
+    parameter_count: int = 0
+    #: The MX builder's ``__name__`` (the report's title names it).
+    builder_name: str = "mx"
+
+
+def freeze_mx(mx_graph, builder_name: str, parameter_count: int) -> CachedMxGraph:
+    """The ``CachedMxGraph`` of a live ``mx_reader.MxGraph`` read from a builder's symbol."""
+    from porting.frameworks.mx_attrs import symbol_graph
+
+    graph = symbol_graph(mx_graph.symbol)
+    graph["nodes"] = mx_graph.nodes  # the same entries (parsed from the same JSON): stored once
+    return CachedMxGraph(FrozenSymbol(graph), list(mx_graph.records), dict(mx_graph.outputs), mx_graph.nodes,
+                         dict(mx_graph.arg_shapes), dict(mx_graph.aux_shapes), None, mx_graph.source,
+                         list(mx_graph.notes), parameter_count, builder_name)
+
+
 # ------------------------------------------------------------------ keys and the files a builder loaded
 
 def cache_root() -> Path:
@@ -324,9 +379,14 @@ def entry_dir() -> Path:
     return cache_root() / "reference" / f"v{FORMAT_VERSION}"
 
 
-def _versions() -> dict:
+def mx_entry_dir() -> Path:
+    """The MX side's entries (``MxSide``)."""
+    return cache_root() / "reference-mx" / f"v{FORMAT_VERSION}"
+
+
+def _versions(distributions: tuple = _DISTRIBUTIONS) -> dict:
     versions = {"python": sys.version.split()[0]}
-    for name in _DISTRIBUTIONS:
+    for name in distributions:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -343,13 +403,14 @@ def project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def side_identity(spec, tf) -> dict | None:
-    """What names the TF builder before it is loaded; None when it cannot be cached (a Python callable)."""
-    if isinstance(tf, str):
-        path_text, _, function = tf.rpartition(":")
+def side_identity(spec, builder, side: str = "tf") -> dict | None:
+    """What names a side's builder before it is loaded; None when it cannot be cached (a Python callable)."""
+    if isinstance(builder, str):
+        path_text, _, function = builder.rpartition(":")
         return {"file": os.path.realpath(path_text), "function": function}
-    if tf is None and spec is not None:
-        return {"model": spec.name, "target": spec.tf, "kwargs": repr(sorted(spec.tf_kwargs.items()))}
+    if builder is None and spec is not None:
+        return {"model": spec.name, "target": getattr(spec, side),
+                "kwargs": repr(sorted(getattr(spec, f"{side}_kwargs").items()))}
     return None
 
 
@@ -377,8 +438,8 @@ def _functions(builder) -> list:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, functools.partial):
-            stack.append(item.func)
+        if isinstance(item, functools.partial):  # its arguments too: a registered MX builder is one
+            stack.extend([item.func, *item.args, *item.keywords.values()])
             continue
         item = inspect.unwrap(item) if callable(item) else item
         if isinstance(item, types.FunctionType):
@@ -395,7 +456,7 @@ def _filled(cell) -> bool:
     return True
 
 
-def loaded_sources(builder, imported: set[str], cached: CachedTfGraph) -> list[str]:
+def loaded_sources(builder, imported: set[str], cached: CachedTfGraph | None = None) -> list[str]:
     """Every user source file the build depended on, sorted.
 
     The modules imported while building, the modules of the builder's functions, every
@@ -427,7 +488,7 @@ def loaded_sources(builder, imported: set[str], cached: CachedTfGraph) -> list[s
                 modules.append(value)
             elif isinstance(getattr(value, "__module__", None), str) and value.__module__ in sys.modules:
                 modules.append(sys.modules[value.__module__])
-    for op in cached.graph.ops.values():
+    for op in cached.graph.ops.values() if cached is not None else ():
         files.update(_user_source(frame.filename) for frame in (op.frames or ()))
     files.discard(None)
     return sorted(files)
@@ -484,8 +545,8 @@ def _header(data: bytes) -> tuple[dict, bytes]:
     return header, data[start + length:]
 
 
-def decode(data: bytes) -> tuple[dict, CachedTfGraph]:
-    """The header and graph of an entry's bytes.
+def decode(data: bytes, kind: type | None = None) -> tuple[dict, CachedTfGraph]:
+    """The header and graph of an entry's bytes (``kind``: the graph's type, default ``CachedTfGraph``).
 
     Raises:
         CorruptEntry: anything wrong with them.
@@ -497,7 +558,7 @@ def decode(data: bytes) -> tuple[dict, CachedTfGraph]:
         cached = _RestrictedUnpickler(io.BytesIO(payload)).load()
     except Exception as error:  # noqa: BLE001  (any failure to load means: do not trust it)
         raise CorruptEntry(f"unreadable payload ({type(error).__name__})") from None
-    if not isinstance(cached, CachedTfGraph):
+    if not isinstance(cached, kind or CachedTfGraph):
         raise CorruptEntry("unreadable payload")
     return header, cached
 
@@ -512,9 +573,10 @@ class Lookup:
     digest: str | None = None  # the entry's payload checksum: the TF forward outputs are stored under it
 
 
-def load(key: str) -> Lookup:
-    """The entry for ``key`` if it exists, is whole and every source it lists is unchanged."""
-    path = entry_dir() / f"{key}.entry"
+def load(key: str, folder: Path | None = None, kind: type | None = None) -> Lookup:
+    """The entry for ``key`` (in ``folder``, default ``entry_dir()``; its graph a ``kind``) if it exists, is
+    whole and every source it lists is unchanged."""
+    path = (folder or entry_dir()) / f"{key}.entry"
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -526,13 +588,13 @@ def load(key: str) -> Lookup:
         changed = [source for source, digest in sorted(header["sources"].items()) if _digest_file(source) != digest]
         if changed:
             return Lookup(f"stale ({util.short_list([os.path.basename(s) for s in changed], 3)} changed)", path=path)
-        _, cached = decode(data)
+        _, cached = decode(data, kind)
     except CorruptEntry as error:
         return Lookup(f"corrupt ({error})", path=path)
     return Lookup("hit", cached, path, header["sha256"])
 
 
-def store(path: Path, cached: CachedTfGraph, sources: list[str]) -> str | None:
+def store(path: Path, cached, sources: list[str]) -> str | None:
     """Write an entry atomically; its payload checksum, or None (nothing written) when it cannot be written."""
     digests = {source: _digest_file(source) for source in sources}
     try:
@@ -702,3 +764,64 @@ class _Tracking:
 
     def __exit__(self, *exc):
         self.imported.update(set(sys.modules) - self.before)
+
+
+class MxSide:
+    """The MX side of one ``verify()`` call, through the cache.
+
+    ``open`` looks the entry up (``graph`` is the ``CachedMxGraph`` of a hit: nothing of the MX
+    builder is loaded and MXNet is not imported); otherwise the caller loads the builder and
+    reads its symbol inside ``tracking()`` and hands the live ``MxGraph`` to ``built``, which
+    writes the entry. ``status`` says what happened, in words.
+    """
+
+    def __init__(self, mode: str, key: str | None, status: str):
+        self.mode, self.key, self.status = mode, key, status
+        self.graph: CachedMxGraph | None = None
+        self._imported: set[str] = set()
+        self._probe: Lookup | None = None
+
+    @classmethod
+    def open(cls, mode: str, spec, mx, size, classes: int, batch: int, live: bool = False) -> MxSide:
+        """Look up the entry of this MX side; ``live``: the caller needs the live symbol (numeric parity),
+        so the entry is only checked, to know whether to write it."""
+        from porting.frameworks.mx_attrs import is_model_file
+
+        if mode == "off":
+            return cls(mode, None, "off")
+        if is_model_file(mx):
+            return cls(mode, None, "bypassed (a model file: read live)")
+        identity = side_identity(spec, mx, "mx")
+        if identity is None:
+            return cls(mode, None, "bypassed (a Python callable as the MX side)")
+        text = json.dumps({"format": FORMAT_VERSION, "side": "mx", "identity": identity, "size": list(size),
+                           "classes": classes, "batch": batch, "versions": _versions(_MX_DISTRIBUTIONS),
+                           "project": project_fingerprint()}, sort_keys=True)
+        side = cls(mode, hashlib.sha256(text.encode()).hexdigest(), "refresh")
+        if mode == "on":
+            found = load(side.key, mx_entry_dir(), CachedMxGraph)
+            if live:
+                side._probe, side.status = found, "read live (numeric parity runs the symbol)"
+            else:
+                side.status, side.graph = found.status, found.graph
+        return side
+
+    def tracking(self):
+        """Around loading the MX builder and reading its symbol: the modules imported meanwhile are sources."""
+        return _Tracking(self._imported)
+
+    def built(self, builder, mx_graph, parameter_count: int) -> None:
+        """The live ``MxGraph`` this run read from ``builder``: stored unless it has its own parameters."""
+        if self.key is None or self.graph is not None:
+            return
+        if mx_graph.params is not None:
+            self.status = "bypassed (a Gluon block carries its own parameters)"
+            return
+        if self._probe is not None and self._probe.status == "hit":
+            return  # read live for numeric parity; the entry is current
+        cached = freeze_mx(mx_graph, getattr(builder, "__name__", "mx"), parameter_count)  # as the title names it
+        written = store(mx_entry_dir() / f"{self.key}.entry", cached, loaded_sources(builder, self._imported))
+        if self._probe is None:
+            self.status = {"miss": "miss, stored", "refresh": "refreshed"}.get(self.status, self.status + ", rebuilt")
+        if written is None:
+            self.status += " (the entry could not be written)"

@@ -1,8 +1,9 @@
 """bench/compare_cost.py: bad arguments, and one ``--quick`` run of the reference-cache part.
 
-The numbers depend on the machine; the test checks that the cold run built and stored the
-TF side, the warm run read it without importing TensorFlow and rendered the same report,
-and the ratio is computed from the runs.
+The numbers depend on the machine; the test checks that the cold run built and stored both
+sides, the warm run read them without importing TensorFlow or MXNet, the run with the MX side
+changed read the TF side only, each rendered the same report, the ratios are computed from the
+runs and each run's breakdown adds up to its wall time.
 """
 from __future__ import annotations
 
@@ -43,11 +44,21 @@ def test_quick_cache_run_writes_cold_and_warm_beside_the_committed_report(tmp_pa
     assert report["model"] == "inception_resnet_v2_reduced" and report["parts"] == ["cache"]
     assert "floor_s" not in report and "numeric_cache" not in report
     cache = report["cache"]
-    assert cache["cold_status"] == "miss, stored" and cache["warm_hit"] and cache["warm_status"] == "hit"
-    assert cache["same_report"] and not cache["warm_imports_tensorflow"]
+    assert cache["cold_status"] == "miss, stored; MX side miss, stored"
+    assert cache["warm_hit"] and cache["warm_status"] == "hit; MX side hit"
+    assert cache["same_report"] and not cache["warm_imports_tensorflow"] and not cache["warm_imports_mxnet"]
+    changed = cache["mx_changed"]
+    assert changed["warm_status"] == "hit; MX side miss, stored" and changed["same_report"]
+    assert changed["warm_imports_mxnet"] and not changed["warm_imports_tensorflow"]
     cold, warm = cache["cold_s"]["runs"][0], cache["warm_s"]["runs"][0]
     assert cache["warm_over_cold"] == pytest.approx(warm / cold)
+    assert changed["warm_over_cold"] == pytest.approx(changed["warm_s"]["runs"][0] / cold)
     assert cache["within_target"] == (warm / cold <= cache["target_ratio"])
+    for parts, wall in ((cache["cold_parts_s"], cold), (cache["warm_parts_s"], warm),
+                        (changed["warm_parts_s"], changed["warm_s"]["runs"][0])):
+        assert sum(parts.values()) == pytest.approx(wall)
     assert cache["warm_parts_s"]["tf"] < cache["cold_parts_s"]["tf"]
-    assert "warm/cold" in done.stdout and ("NOT met" in done.stdout) == (done.returncode == 1)
+    assert cache["warm_parts_s"]["mx_import"] == 0.0 < changed["warm_parts_s"]["mx_import"]
+    assert "warm/cold" in done.stdout and "MX side changed" in done.stdout and "mx_import" in done.stdout
+    assert ("NOT met" in done.stdout) == (done.returncode == 1)
     assert not list(tmp_path.glob("porting-bench-cache-*"))  # each run's cache folder is removed

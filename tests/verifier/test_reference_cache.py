@@ -1,8 +1,9 @@
 """The reference cache of ``compare`` (``porting.verifier.reference_cache``): hits, invalidation, corruption.
 
-Every test writes the tiny builders of tests/support into its own folder (the TF side as a
-named file that imports a copy of ``tiny_tf.py``, so an edit to a file the builder imports,
-not the one named, can be made) and points ``$PORTING_CACHE`` at a folder of its own.
+Every test writes the tiny builders of tests/support into its own folder (each side as a
+named file that imports a copy of ``tiny_tf.py`` / ``tiny_mx.py``, so an edit to a file the
+builder imports, not the one named, can be made) and points ``$PORTING_CACHE`` at a folder of
+its own. ``result.reference_cache`` says what happened to the TF side, then to the MX side.
 """
 from __future__ import annotations
 
@@ -33,32 +34,54 @@ def build(images, num_classes):
     logits, end_points = tiny.build(images, num_classes)  # 3 x 3 x 5
     return logits, end_points
 '''
+NAMED_MX = '''
+import cached_tiny_mx as tiny
+
+
+def build(num_classes):
+    return tiny.build(num_classes)
+'''
 
 
 @pytest.fixture
 def side(tmp_path, monkeypatch):
-    """The TF builder 'net_tf.py:build' (importing ``cached_tiny_tf``) and the cache folder, both under tmp_path."""
+    """The builders 'net_tf.py:build' and 'net_mx.py:build' (importing ``cached_tiny_tf`` / ``cached_tiny_mx``)
+    and the cache folder, all under tmp_path."""
     (tmp_path / "cached_tiny_tf.py").write_text((SUPPORT / "tiny_tf.py").read_text())
     (tmp_path / "net_tf.py").write_text(NAMED_TF)
+    (tmp_path / "cached_tiny_mx.py").write_text((SUPPORT / "tiny_mx.py").read_text())
+    (tmp_path / "net_mx.py").write_text(NAMED_MX)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "cached_tiny_tf", raising=False)
+    for module in ("cached_tiny_tf", "cached_tiny_mx"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setenv("PORTING_CACHE", str(tmp_path / "cache"))
     return tmp_path
 
 
 def run(side, **kwargs):
-    arguments = dict(tf=f"{side / 'net_tf.py'}:build", mx=f"{SUPPORT / 'tiny_mx.py'}:build", size=8, classes=5,
+    arguments = dict(tf=f"{side / 'net_tf.py'}:build", mx=f"{side / 'net_mx.py'}:build", size=8, classes=5,
                      cache=True)
     arguments.update(kwargs)
     return verify(**arguments)
 
 
 def entries(side) -> list[Path]:
-    return sorted((side / "cache").rglob("*.entry"))
+    """The TF side's entries."""
+    return sorted((side / "cache" / "reference").rglob("*.entry"))
+
+
+def mx_entries(side) -> list[Path]:
+    return sorted((side / "cache" / "reference-mx").rglob("*.entry"))
+
+
+def statuses(result) -> tuple[str, str]:
+    """What the cache did for (the TF side, the MX side)."""
+    tf, _, mx = result.reference_cache.partition("; MX side ")
+    return tf, mx
 
 
 def cli(side, capsys, *extra) -> tuple[int, str, str]:
-    code = main(["--tf", f"{side / 'net_tf.py'}:build", "--mx", f"{SUPPORT / 'tiny_mx.py'}:build", "--size", "8",
+    code = main(["--tf", f"{side / 'net_tf.py'}:build", "--mx", f"{side / 'net_mx.py'}:build", "--size", "8",
                  "--classes", "5", "--format", "json", "--no-progress", *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -68,9 +91,14 @@ def test_a_warm_run_gives_the_cold_runs_result(side):
     cold = run(side)
     warm = run(side)
     live = run(side, cache=False)
-    assert (cold.reference_cache, warm.reference_cache, live.reference_cache) == ("miss, stored", "hit", "off")
+    assert (statuses(cold), statuses(warm)) == (("miss, stored", "miss, stored"), ("hit", "hit"))
+    assert live.reference_cache == "off"
     assert isinstance(warm.tf_graph, reference_cache.CachedTfGraph)
+    assert isinstance(warm.mx_graph, reference_cache.CachedMxGraph)
     assert not isinstance(cold.tf_graph, reference_cache.CachedTfGraph)
+    assert not isinstance(cold.mx_graph, reference_cache.CachedMxGraph)
+    assert warm.mx_graph.records == cold.mx_graph.records and warm.mx_graph.nodes == cold.mx_graph.nodes
+    assert warm.title == cold.title == live.title
     assert warm.tf_graph.records == cold.tf_graph.records
     assert [r.attrs for r in warm.tf_graph.records] == [r.attrs for r in cold.tf_graph.records]
     assert warm.framework_params == cold.framework_params
@@ -101,19 +129,21 @@ def test_editing_a_file_the_builder_imports_rebuilds(side, monkeypatch):
     helper.write_text(helper.read_text().replace("slim.conv2d(images, 8, 3", "slim.conv2d(images, 6, 3"))
     monkeypatch.delitem(sys.modules, "cached_tiny_tf")  # a new process would import the edited file
     rebuilt = run(side)
-    assert rebuilt.reference_cache == "stale (cached_tiny_tf.py changed), rebuilt"
+    assert statuses(rebuilt) == ("stale (cached_tiny_tf.py changed), rebuilt", "hit")
     assert rebuilt.tf_record("Tiny/Conv2d_1a_3x3").shape[1] == 6 and not rebuilt
     again = run(side)
-    assert again.reference_cache == "hit" and again.tf_record("Tiny/Conv2d_1a_3x3").shape[1] == 6
+    assert statuses(again) == ("hit", "hit") and again.tf_record("Tiny/Conv2d_1a_3x3").shape[1] == 6
 
 
 @pytest.mark.parametrize("change", [{"classes": 7}, {"batch": 2}, {"is_training": False}, {"size": 10}])
 def test_changing_an_argument_builds_another_entry(side, change):
     run(side)
     changed = run(side, **change)
-    assert changed.reference_cache == "miss, stored"
+    assert statuses(changed)[0] == "miss, stored"
     assert len(entries(side)) == 2
-    assert run(side, **change).reference_cache == "hit"
+    # The MX builder sees classes, batch and size, not the training mode.
+    assert statuses(changed)[1] == ("hit" if "is_training" in change else "miss, stored")
+    assert statuses(run(side, **change)) == ("hit", "hit")
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
@@ -176,7 +206,7 @@ def test_the_library_default_is_off_and_callables_are_not_cached(side):
 
 
 def warm_digest(side) -> str:
-    return reference_cache.decode(next((side / "cache").rglob("*.entry")).read_bytes())[0]["sha256"][:24]
+    return reference_cache.decode(entries(side)[0].read_bytes())[0]["sha256"][:24]
 
 
 def _layers(result) -> list:
@@ -187,36 +217,43 @@ def test_numeric_parity_reads_the_tf_forward_of_the_same_weights_and_input(side)
     live = run(side, numeric=True, cache=False)
     cold = run(side, numeric=True)
     warm = run(side, numeric=True)
-    assert cold.reference_cache == "miss, stored; TF forward stored"
-    assert warm.reference_cache == "hit; TF forward read"
+    live_mx = "read live (numeric parity runs the symbol)"
+    assert statuses(cold) == ("miss, stored; TF forward stored", live_mx)
+    assert statuses(warm) == ("hit; TF forward read", live_mx)
+    assert not isinstance(warm.mx_graph, reference_cache.CachedMxGraph)
     assert isinstance(warm.tf_graph, reference_cache.CachedTfGraph) and warm.numeric_report.passed
     assert _layers(warm) == _layers(cold) == _layers(live)
     assert warm.report("markdown") == cold.report("markdown") == live.report("markdown")
     # Other weights (another seed) are another forward: run on the graph built again, then stored.
     other = run(side, numeric=True, seed=1)
-    assert other.reference_cache == "hit; TF forward stored" and _layers(other) != _layers(warm)
+    assert statuses(other)[0] == "hit; TF forward stored" and _layers(other) != _layers(warm)
     assert _layers(other) == _layers(run(side, numeric=True, seed=1, cache=False))
     # Forwards of another version of the entry are dropped when it is rebuilt (here: its payload differs).
     stray = next((side / "cache").rglob("*.npz"))
     orphan = stray.with_name(stray.name.replace(warm_digest(side), "0" * 24))
     orphan.write_bytes(stray.read_bytes())
-    assert run(side, numeric=True, cache="refresh").reference_cache == "refreshed; TF forward read"
+    assert statuses(run(side, numeric=True, cache="refresh"))[0] == "refreshed; TF forward read"
     assert not orphan.exists()
     # A damaged forward file is computed again, never read.
     for path in (side / "cache").rglob("*.npz"):
         path.write_bytes(path.read_bytes()[:-64])
-    assert run(side, numeric=True).reference_cache == "hit; TF forward stored"
-    assert run(side, numeric=True).reference_cache == "hit; TF forward read"
+    assert statuses(run(side, numeric=True))[0] == "hit; TF forward stored"
+    assert statuses(run(side, numeric=True))[0] == "hit; TF forward read"
 
 
-def test_a_warm_run_imports_no_tensorflow(side):
-    run(side)
+def test_a_warm_run_imports_no_framework(side):
+    """Neither side changed: no TensorFlow and no MXNet in the process, and the same report."""
+    cold = run(side)
     code = ("import sys; from porting.verifier.api import verify; "
-            f"r = verify(tf={str(side / 'net_tf.py') + ':build'!r}, mx={str(SUPPORT / 'tiny_mx.py') + ':build'!r}, "
-            "size=8, classes=5, cache=True); print(r.reference_cache, 'tensorflow' in sys.modules, bool(r))")
+            f"r = verify(tf={str(side / 'net_tf.py') + ':build'!r}, mx={str(side / 'net_mx.py') + ':build'!r}, "
+            "size=8, classes=5, cache=True); "
+            "print(repr(r.reference_cache), 'tensorflow' in sys.modules, 'mxnet' in sys.modules, bool(r)); "
+            "sys.stdout.write(r.report('json'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{side}"})
-    assert done.stdout.split() == ["hit", "False", "True"]
+    first, _, report = done.stdout.partition("\n")
+    assert first.split() == ["'hit;", "MX", "side", "hit'", "False", "False", "True"]
+    assert report == cold.report("json")
 
 
 def test_the_frozen_graph_survives_pickling_links_and_all(side):
@@ -266,3 +303,63 @@ def test_concurrent_writers_leave_a_whole_entry(side):
             writer.join()
     assert seen <= {"build", "other"} and seen
     assert not [item for item in path.parent.iterdir() if item.suffix != ".entry"]  # no temporary left
+
+
+def test_the_mx_entry_lists_the_modules_the_mx_builder_imported(side):
+    run(side)
+    header, cached = reference_cache.decode(mx_entries(side)[0].read_bytes(), reference_cache.CachedMxGraph)
+    assert set(header["sources"]) == {str((side / name).resolve()) for name in ("net_mx.py", "cached_tiny_mx.py")}
+    assert cached.builder_name == "build" and cached.parameter_count > 0
+
+
+def test_editing_a_module_the_mx_builder_imports_reads_the_mx_side_again_while_tf_stays_cached(side, monkeypatch):
+    assert run(side).mx_record("Tiny/Conv2d_1a_3x3").shape[1] == 8
+    helper = side / "cached_tiny_mx.py"
+    helper.write_text(helper.read_text().replace("num_filter=8", "num_filter=6"))
+    monkeypatch.delitem(sys.modules, "cached_tiny_mx")  # a new process would import the edited file
+    rebuilt = run(side)
+    assert statuses(rebuilt) == ("hit", "stale (cached_tiny_mx.py changed), rebuilt")
+    assert isinstance(rebuilt.tf_graph, reference_cache.CachedTfGraph)
+    assert not isinstance(rebuilt.mx_graph, reference_cache.CachedMxGraph)
+    assert rebuilt.mx_record("Tiny/Conv2d_1a_3x3").shape[1] == 6 and not rebuilt
+    # The TF side from the cache, the MX side live: the report of a run with no cache at all.
+    for fmt in ("text", "json"):
+        assert rebuilt.report(fmt) == run(side, cache=False).report(fmt)
+    again = run(side)
+    assert statuses(again) == ("hit", "hit") and again.mx_record("Tiny/Conv2d_1a_3x3").shape[1] == 6
+    assert again.report("json") == rebuilt.report("json")
+
+
+def test_refresh_and_no_cache_cover_the_mx_side(side):
+    run(side)
+    path = mx_entries(side)[0]
+    path.write_bytes(b"not an entry")
+    assert run(side, cache=False).reference_cache == "off" and path.read_bytes() == b"not an entry"
+    assert statuses(run(side)) == ("hit", "corrupt (not a reference cache entry (bad magic)), rebuilt")
+    path.write_bytes(b"not an entry")
+    assert statuses(run(side, cache="refresh")) == ("refreshed", "refreshed")
+    assert statuses(run(side)) == ("hit", "hit")
+
+
+def test_an_mx_side_passed_as_a_callable_is_read_live(side):
+    from tests.support import tiny_mx
+
+    assert statuses(run(side, mx=tiny_mx.build)) == ("miss, stored", "bypassed (a Python callable as the MX side)")
+    assert mx_entries(side) == []
+
+
+def test_bug_reports_and_lint_only_read_the_cached_mx_side_as_the_live_one(side, capsys):
+    """A port with defects: the bug reports and --lint-only output of a warm run are the cold run's."""
+    def both(name):
+        argv = ["--tf", f"{side / 'net_tf.py'}:build", "--mx", f"{SUPPORT / 'tiny_mx.py'}:broken", "--size", "8",
+                "--classes", "5", "--no-progress"]
+        assert main(argv + ["--bug-reports", str(side / name)]) == 1
+        report = capsys.readouterr().out
+        assert main(argv + ["--lint-only", "--format", "json"]) == 1
+        return report, capsys.readouterr().out, {p.name: p.read_text() for p in sorted((side / name).iterdir())}
+
+    cold = both("cold")
+    assert len(mx_entries(side)) == 1
+    warm = both("warm")
+    assert statuses(run(side, mx=f"{SUPPORT / 'tiny_mx.py'}:broken")) == ("hit", "hit")
+    assert warm == cold and cold[2]
