@@ -7,20 +7,21 @@ side has one — tests/support/irv2_model_files.py) and 10 classes. The TF graph
 given seeded weights and written as a checkpoint with its .meta, a frozen .pb and a SavedModel;
 the MXNet side is that checkpoint converted by the verified transfer (-symbol.json + .params) and
 exported by our ONNX exporter. Each form must pass shapes + lint and ``numeric=True`` with the
-file's own weights (TF files: moved into the MXNet builder; MXNet files: each side its own).
+file's own weights (TF files: moved into the MXNet builder; MXNet files: each side its own) —
+except the .onnx read back through MXNet 1.9.1's importer, whose own pool-border defect the
+verdict must name instead. Measured: ~130 s for the module on 2 CPU cores (ONNX import ~45 s of it,
+the importer copies every parameter again at each node; the Keras application ~38 s).
 """
 from __future__ import annotations
 
 import pytest
 
-from porting import compat
 from porting.verifier.api import verify
 from porting.verifier.lint.base import Severity
 from tests.support import irv2_model_files as irv2
 
 pytestmark = pytest.mark.slow  # the full-depth network: seconds per form, ~20 s to build and write once
 
-tf = compat.import_tf()
 
 #: Layers compared numerically: every conv, pool, concat, residual and head layer of the full network.
 MIN_LAYERS = 400
@@ -47,7 +48,7 @@ def _passes_with_every_layer(result, weights: str) -> None:
 
 @pytest.mark.parametrize("kind", ["meta", "frozen", "saved_model"])
 def test_a_tf_file_form_passes_with_its_own_weights_in_the_mxnet_builder(tf_files, kind):
-    tf_graph, files = tf_files
+    _, files = tf_files
     result = verify(tf=files[kind], mx=irv2.mx_build(), numeric=True)
     _passes_with_every_layer(result, "the TF model file's own weights")
     graph = result.tf_graph
@@ -73,13 +74,14 @@ def test_a_keras_application_file_passes_against_the_port_without_aux_head(tmp_p
     tf_keras.utils.set_random_seed(5)
     model = tf_keras.applications.InceptionResNetV2(weights=None, input_shape=(irv2.SIZE, irv2.SIZE, 3),
                                                     classes=irv2.CLASSES)
+    trained = model.count_params() - sum(int(v.shape.num_elements()) for v in model.non_trainable_weights)
     path = tmp_path / "irv2.keras"
     model.save(path)
+    del model  # the file is the TF side from here: 55M values less in memory
     tf_keras.backend.clear_session()
     result = verify(tf=str(path), mx=irv2.mx_build(), numeric=True)
     _passes_with_every_layer(result, "the TF model file's own weights")
-    assert result.framework_params["tf"] == result.framework_params["mx"] == model.count_params() - sum(
-        int(v.shape.num_elements()) for v in model.non_trainable_weights)
+    assert result.framework_params["tf"] == result.framework_params["mx"] == trained
 
 
 def test_our_onnx_export_imported_by_mxnet_is_caught_at_the_importers_pool_border(tf_files, mx_files):
