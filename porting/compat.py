@@ -470,6 +470,27 @@ def import_onnx():
     return onnx
 
 
+def fully_connected_flatten_written(symbol):
+    """``symbol`` with every ``FullyConnected``'s ``flatten`` written out (its default, True, where unset).
+
+    MXNet 1.9.1's ONNX exporter reads a ``flatten`` the symbol leaves at its default as False
+    (``get_boolean_attribute_value`` defaults to 0) and exports the dense layer as a
+    ``Flatten(axis=-1)`` + Gemm + a ``Reshape`` to a shape computed at run time: on a rank-2
+    input the same numbers, but MXNet's own importer refuses both forms ("Flatten operator only
+    supports axis=1", then a ``KeyError`` on the computed ``Slice`` end), and on a rank-4 input
+    the wrong axis is flattened. Written out, the exporter gives ``Flatten`` + ``Gemm``.
+    """
+    import json
+
+    mx = import_mx()
+    graph = json.loads(symbol.tojson())
+    unset = [node for node in graph["nodes"]
+             if node["op"] == "FullyConnected" and "flatten" not in node.get("attrs", {})]
+    for node in unset:
+        node.setdefault("attrs", {})["flatten"] = "True"
+    return mx.sym.load_json(json.dumps(graph)) if unset else symbol
+
+
 def onnx_initialisers_as_inputs(model):
     """A copy of the ONNX ``model`` in which every initialiser is also listed as a graph input.
 

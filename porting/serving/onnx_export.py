@@ -218,6 +218,7 @@ def export_onnx(symbol, arg_params: dict, aux_params: dict, input_shape, path) -
     onnx = import_onnx()
     mx = compat.import_mx()
     input_shape = tuple(int(size) for size in input_shape)
+    symbol = compat.fully_connected_flatten_written(symbol)  # else the exporter's dense layer does not import
     params, _ = export_params(symbol, arg_params, aux_params)
     nd_params = {name: mx.nd.array(value) for name, value in params.items()}
 
