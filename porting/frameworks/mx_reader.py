@@ -111,7 +111,12 @@ def _read_stored_scales(graph: MxGraph) -> None:
             continue
         value = args.get(name, aux.get(name))
         if value is not None and value.size == 1:
-            record.attrs["scale"] = float(value.reshape(()))
+            stored = float(value.reshape(()))
+            if record.attrs.get("inverse"):  # x / stored
+                if stored == 0.0:
+                    continue
+                stored = 1.0 / stored
+            record.attrs["scale"] = stored
             record.attrs["scale_source"] = f"parameter {name}"
 
 

@@ -271,3 +271,21 @@ def test_a_builder_that_forgot_its_batch_norm_is_not_taken_for_a_folded_one():
     result = verify(tf=transposed_tf, mx=forgot, size=SIZE, classes=CLASSES)
     assert not result.passed and any(f.check == "batch_norm" for f in result.findings)
     assert not any("folded" in note for note in result.equivalences)
+
+
+# ------------------------------------------------------------------ quotients by a stored value
+
+@pytest.mark.parametrize("stored, scale", [(1.0, 1.0), (2.0, 0.5)])
+def test_a_quotient_by_a_stored_value_reads_as_a_scale_by_its_inverse(tmp_path, stored, scale):
+    """MXNet's ONNX export writes a softmax as ``x / temperature`` (a stored 1.0) first: read as a scale."""
+    data = mx.sym.Variable("data")
+    conv = mx.sym.Convolution(data, num_filter=4, kernel=(3, 3), name="conv")
+    quotient = mx.sym.broadcast_div(conv, mx.sym.Variable("temperature", shape=(1,)), name="div")
+    symbol = mx.sym.softmax(quotient, axis=1, name="prob")
+    params = {"conv_weight": np.ones((4, 3, 3, 3), np.float32), "conv_bias": np.zeros(4, np.float32),
+              "temperature": np.array([stored], np.float32)}
+    symbol_path, _ = mx_files.save_checkpoint(tmp_path / "div", symbol, params, {})
+    graph = mx_reader.read_symbol(str(symbol_path), (8, 8), 4, 1)
+    record = next(r for r in graph.records if r.name == "div")
+    assert record.kind.value == "scale" and record.attrs["scale"] == pytest.approx(scale)
+    assert record.attrs["scale_source"] == "parameter temperature"

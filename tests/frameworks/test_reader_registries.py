@@ -27,7 +27,8 @@ MX_OP_TYPES = {
                    "SoftmaxActivation", "log_softmax", "Softmax"},
     "dense": {"FullyConnected", "Dropout", "_linalg_gemm2", "linalg_gemm2", "dot"},
     "elementwise": {"elemwise_add", "_Plus", "_plus", "broadcast_add", "add_n", "ElementWiseSum", "_add",
-                    "_mul_scalar", "_MulScalar", "elemwise_mul", "broadcast_mul", "_Mul", "_mul"},
+                    "_mul_scalar", "_MulScalar", "elemwise_mul", "broadcast_mul", "_Mul", "_mul",
+                    "broadcast_div", "elemwise_div", "_div", "_Div", "_div_scalar", "_DivScalar"},
     "shape": {"Concat", "concat", "Flatten", "flatten", "Reshape", "reshape", "Pad", "pad", "mean", "transpose",
               "Transpose"},
 }

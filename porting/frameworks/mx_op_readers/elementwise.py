@@ -26,3 +26,22 @@ def multiply(node, attrs) -> None:
     """elemwise_mul / broadcast_mul -> mul of two data tensors, or scale when the other operand is a parameter."""
     # A product with a constant (a variable off the data path) is a scale, as in TF.
     node.kind = Kind.MUL if len(node.inputs) >= 2 else Kind.SCALE
+
+
+@reads("broadcast_div", "elemwise_div", "_div", "_Div")
+def divide(node, attrs) -> None:
+    """A quotient by a parameter (a converter's stored temperature or scale, e.g. MXNet's ONNX export writes the
+    softmax as ``x / 1.0`` first) -> scale by its inverse; a quotient of two data tensors stays as it is (the
+    masked average pool's is folded by the reader)."""
+    if len(node.inputs) == 1:
+        node.kind = Kind.SCALE
+        node.attrs["inverse"] = True
+
+
+@reads("_div_scalar", "_DivScalar")
+def divide_scalar(node, attrs) -> None:
+    """_div_scalar -> scale by the inverse of its scalar."""
+    node.kind = Kind.SCALE
+    scalar = as_float(attrs.get("scalar"), None)
+    node.attrs["scale"] = 1.0 / scalar if scalar else None
+
