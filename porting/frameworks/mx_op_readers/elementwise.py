@@ -30,9 +30,11 @@ def multiply(node, attrs) -> None:
 
 @reads("broadcast_div", "elemwise_div", "_div", "_Div")
 def divide(node, attrs) -> None:
-    """A quotient by a parameter (a converter's stored temperature or scale, e.g. MXNet's ONNX export writes the
-    softmax as ``x / 1.0`` first) -> scale by its inverse; a quotient of two data tensors stays as it is (the
-    masked average pool's is folded by the reader)."""
+    """broadcast_div / elemwise_div by a parameter -> scale by its inverse.
+
+    A converter stores a temperature or a scale (MXNet's ONNX export writes a softmax as ``x / 1.0``
+    first); a quotient of two data tensors stays as it is (the masked average pool's is folded by the reader).
+    """
     if len(node.inputs) == 1:
         node.kind = Kind.SCALE
         node.attrs["inverse"] = True
