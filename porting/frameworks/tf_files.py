@@ -114,15 +114,20 @@ def _input_candidates(graph) -> list:
             and op.outputs[0].dtype.is_floating and op.outputs[0].shape.rank == 4]
 
 
+def _named_op(graph, name: str, flag: str, path, candidates: str):
+    """The op ``flag`` names; a UsageError listing the ``candidates`` when the graph has none of that name."""
+    try:
+        return graph.get_operation_by_name(_op_name(name))
+    except (KeyError, ValueError):
+        raise UsageError(f"{flag} {name}: no such op in {path}; {candidates}") from None
+
+
 def _find_input(graph, name: str | None, path):
     """The input placeholder: the named one, else the one float rank-4 placeholder."""
     candidates = _input_candidates(graph)
     listed = ", ".join(f"{op.name} {_shape_text(op.outputs[0])}" for op in candidates) or "none"
     if name is not None:
-        try:
-            op = graph.get_operation_by_name(_op_name(name))
-        except (KeyError, ValueError):
-            raise UsageError(f"--tf-input {name}: no such op in {path}; float rank-4 placeholders: {listed}") from None
+        op = _named_op(graph, name, "--tf-input", path, f"float rank-4 placeholders: {listed}")
         if op not in candidates:
             raise UsageError(f"--tf-input {name}: {op.type} {_shape_text(op.outputs[0]) if op.outputs else ''} is "
                              f"not a float rank-4 (NHWC) placeholder; candidates: {listed}")
@@ -179,10 +184,7 @@ def _find_output(input_op, name: str | None, path):
     candidates = _output_candidates(input_op)
     listed = ", ".join(f"{op.name} ({op.type} {_shape_text(op.outputs[0])})" for op in candidates) or "none"
     if name is not None:
-        try:
-            op = graph.get_operation_by_name(_op_name(name))
-        except (KeyError, ValueError):
-            raise UsageError(f"--tf-output {name}: no such op in {path}; candidate outputs: {listed}") from None
+        op = _named_op(graph, name, "--tf-output", path, f"candidate outputs: {listed}")
         if op not in set(_forward_ops(input_op)):
             raise UsageError(f"--tf-output {name}: {op.type} does not depend on the input {input_op.name}; "
                              f"candidate outputs: {listed}")
