@@ -357,6 +357,9 @@ def records_from_symbol(symbol, data_shape, what: str = "the MXNet symbol") -> M
             continue
         node = _node(entry, [alias.get(names[src], names[src]) for src, _ in data_inputs],
                      _output_shape(shapes, entry["name"], 0), in_shape)
+        if node.attrs.get("inverse") and entries[entry["inputs"][0][0]]["op"] == "null":
+            node.kind = Kind.OTHER  # stored / x is no scale: only x / stored is
+            del node.attrs["inverse"]
         weights = [names[src] for src, *_ in entry["inputs"] if src not in backward and entries[src]["op"] == "null"]
         if weights and node.kind in (Kind.SCALE, Kind.FC, Kind.BIAS):
             node.attrs["weight_param"] = weights[0]  # a scale, dense weight or bias stored as a parameter

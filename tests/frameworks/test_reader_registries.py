@@ -16,7 +16,7 @@ TF_OP_TYPES = {
     "activation": {"Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Softplus", "Softsign",
                    "Softmax", "LogSoftmax"},
     "dense": {"MatMul", "BiasAdd"},
-    "elementwise": {"AddV2", "Add", "AddN", "Mul"},
+    "elementwise": {"AddV2", "Add", "AddN", "Mul", "RealDiv", "Div"},
     "shape": {"ConcatV2", "Concat", "Pad", "PadV2", "MirrorPad", "Reshape", "Squeeze", "Mean"},
 }
 MX_OP_TYPES = {

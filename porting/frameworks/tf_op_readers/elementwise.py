@@ -24,3 +24,17 @@ def multiply(node, op, data) -> None:
     value = const_value(other[0]) if other else None
     node.kind = Kind.SCALE
     node.attrs["scale"] = float(value) if value is not None and np.size(value) == 1 else None
+
+
+@reads("RealDiv", "Div")
+def divide(node, op, data) -> None:
+    """RealDiv / Div by a constant -> scale by its inverse (its value when it is a scalar); other quotients stay.
+
+    Only ``x / c``: ``c / x`` is no scale, and a quotient of two data tensors is not either.
+    """
+    if len(node.inputs) != 1 or op.inputs[0].op not in data:
+        return
+    value = const_value(op.inputs[1])
+    node.kind = Kind.SCALE
+    node.attrs["scale"] = 1.0 / float(value) if value is not None and np.size(value) == 1 and value != 0 else None
+
