@@ -174,3 +174,22 @@ def publish(report: dict, out: Path, indent: int = 2) -> None:
     sys.stdout.write(report["table"])
     atomic_write_text(out, json.dumps(report, indent=indent) + "\n", parents=True)
     print(f"wrote {out}")
+
+
+def run_bench(prepare, measure, failures: tuple = (ChildFailed,)) -> int:
+    """A bench's parent process: ``prepare() -> (state, out)`` checks the arguments (a ``UsageError`` is one
+    error line, exit 2), ``measure(state) -> report`` runs the children (one of ``failures``: one error line,
+    exit 1), then the report is published to ``out`` (exit 0)."""
+    try:
+        state, out = prepare()
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        report = measure(state)
+    except failures as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    publish(report, out)
+    return 0
+

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import (publish, ChildFailed, UsageError, out_help, parse_repeats, report_path, run_python,  # noqa: E402
+from bench.common import (UsageError, out_help, parse_repeats, report_path, run_bench, run_python,  # noqa: E402
                           settle, step_times, tagged_json)
 
 FORMAT = "porting.bench.serving/1"
@@ -204,19 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.child:
         return child_main(args)
-    try:
+
+    def prepare():
         config = validate(args)
-        out = report_path(args.out, NAME, config["smoke"])
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        report = run(config)
-    except ChildFailed as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    publish(report, out)
-    return 0
+        return config, report_path(args.out, NAME, config["smoke"])
+
+    return run_bench(prepare, run)
 
 
 # ------------------------------------------------------------------------------ child

@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import ChildFailed, UsageError, child_failure, out_help, publish, report_path  # noqa: E402
+from bench.common import ChildFailed, UsageError, child_failure, out_help, report_path, run_bench  # noqa: E402
 from porting import util  # noqa: E402  (no framework import)
 
 FORMAT = "porting.bench.train_throughput/1"
@@ -448,19 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.child:
         return child_main(args)
-    try:
-        configs = validate(args)
-        out = report_path(args.out, NAME, args.quick)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        report = run(args, configs)
-    except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    publish(report, out)
-    return 0
+    return run_bench(lambda: (validate(args), report_path(args.out, NAME, args.quick)),
+                     lambda configs: run(args, configs), failures=(RuntimeError,))
 
 
 # ------------------------------------------------------------------------------ child
