@@ -192,8 +192,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             (``$PORTING_CACHE``): True, False (the default: a library call builds the live
             graphs, which conversions and autoport need) or 'refresh' (rebuild and rewrite
             the entries). A hit gives a ``CachedTfGraph`` as ``result.tf_graph`` and a
-            ``CachedMxGraph`` as ``result.mx_graph`` (the MX side is read live for numeric
-            parity, a model file or a Gluon block).
+            ``CachedMxGraph`` as ``result.mx_graph`` (the MX side is read live for a model file
+            or a Gluon block); numeric parity reads both forwards' stored outputs when it can.
 
     Raises:
         UsageError: a bad argument (unknown model, a size that is not N, HxW or (H, W), classes
@@ -262,8 +262,12 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         tf_fn = None if reference.graph is not None or tf_graph is not None else load_tf()
     timings["tf_load"] = time.perf_counter() - started
     started = time.perf_counter()
-    mx_side = reference_cache.MxSide.open(cache, spec, mx, size, classes, batch, live=numeric)
+    mx_side = reference_cache.MxSide.open(cache, spec, mx, size, classes, batch)
     timings["mx_cache_read"] = time.perf_counter() - started
+    def load_mx():
+        return (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
+                mx if mx is not None else mx_builder(spec, size))
+
     mx_fn = None
     if mx_side.graph is None:  # read live: MXNet and the MX builder are loaded (a hit needs neither)
         started = time.perf_counter()
@@ -272,8 +276,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
         timings["mx_import"] = time.perf_counter() - started
         started = time.perf_counter()
         with mx_side.tracking():
-            mx_fn = (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
-                     mx if mx is not None else mx_builder(spec, size))
+            mx_fn = load_mx()
         timings["mx_load"] = time.perf_counter() - started
     steps = ["build TF graph", "read MXNet symbol", "match"] + ["lint"] * lint + ["numeric parity"] * numeric
     with progress.steps(steps, desc="compare") as step:
@@ -330,7 +333,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             own = _own_weights(tf_graph, mx_graph, weights)
             if own and isinstance(tf_graph, reference_cache.CachedTfGraph):  # each side's own weights: a live TF graph
                 result.tf_graph = reference.live_graph(load_tf)
-            options = own or reference.numeric_options(load_tf)
+            options = own or {**reference.numeric_options(load_tf), **mx_side.numeric_options(load_mx, reference)}
             result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol,
                                                     **options)
             if result.numeric_report.error and mx_graph.params is not None and not own:

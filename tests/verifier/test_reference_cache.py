@@ -213,32 +213,91 @@ def _layers(result) -> list:
     return [(layer.tf, layer.mx, layer.result.max_abs, bool(layer.result)) for layer in result.numeric_report.layers]
 
 
-def test_numeric_parity_reads_the_tf_forward_of_the_same_weights_and_input(side):
+def mx_forwards(side) -> list[Path]:
+    return sorted((side / "cache" / "reference-mx").rglob("*.npz"))
+
+
+def test_numeric_parity_reads_both_forwards_of_the_same_weights_and_input(side):
     live = run(side, numeric=True, cache=False)
     cold = run(side, numeric=True)
     warm = run(side, numeric=True)
-    live_mx = "read live (numeric parity runs the symbol)"
-    assert statuses(cold) == ("miss, stored; TF forward stored", live_mx)
-    assert statuses(warm) == ("hit; TF forward read", live_mx)
-    assert not isinstance(warm.mx_graph, reference_cache.CachedMxGraph)
+    assert statuses(cold) == ("miss, stored; TF forward stored", "miss, stored; MX forward stored")
+    assert statuses(warm) == ("hit; TF forward read", "hit; MX forward read")
+    assert isinstance(warm.mx_graph, reference_cache.CachedMxGraph)
     assert isinstance(warm.tf_graph, reference_cache.CachedTfGraph) and warm.numeric_report.passed
     assert _layers(warm) == _layers(cold) == _layers(live)
     assert warm.report("markdown") == cold.report("markdown") == live.report("markdown")
-    # Other weights (another seed) are another forward: run on the graph built again, then stored.
+    # Other weights (another seed) are other forwards: run on the graphs built again, then stored.
     other = run(side, numeric=True, seed=1)
-    assert statuses(other)[0] == "hit; TF forward stored" and _layers(other) != _layers(warm)
+    assert statuses(other) == ("hit; TF forward stored", "hit; MX forward stored") and _layers(other) != _layers(warm)
     assert _layers(other) == _layers(run(side, numeric=True, seed=1, cache=False))
+    assert len(mx_forwards(side)) == 2
     # Forwards of another version of the entry are dropped when it is rebuilt (here: its payload differs).
-    stray = next((side / "cache").rglob("*.npz"))
+    stray = next((side / "cache" / "reference").rglob("*.npz"))
     orphan = stray.with_name(stray.name.replace(warm_digest(side), "0" * 24))
     orphan.write_bytes(stray.read_bytes())
-    assert statuses(run(side, numeric=True, cache="refresh"))[0] == "refreshed; TF forward read"
+    assert statuses(run(side, numeric=True, cache="refresh")) == ("refreshed; TF forward read",
+                                                                   "refreshed; MX forward read")
     assert not orphan.exists()
     # A damaged forward file is computed again, never read.
     for path in (side / "cache").rglob("*.npz"):
         path.write_bytes(path.read_bytes()[:-64])
-    assert statuses(run(side, numeric=True))[0] == "hit; TF forward stored"
-    assert statuses(run(side, numeric=True))[0] == "hit; TF forward read"
+    assert statuses(run(side, numeric=True)) == ("hit; TF forward stored", "hit; MX forward stored")
+    assert statuses(run(side, numeric=True)) == ("hit; TF forward read", "hit; MX forward read")
+
+
+def test_a_damaged_mx_forward_is_computed_again_never_read(side):
+    cold = run(side, numeric=True)
+    path = mx_forwards(side)[0]
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2  # inside an array's bytes: only the zip member's CRC can tell
+    data[middle] ^= 0x40
+    path.write_bytes(bytes(data))
+    again = run(side, numeric=True)
+    assert statuses(again) == ("hit; TF forward read", "hit; MX forward stored")
+    assert _layers(again) == _layers(cold) and again.report("markdown") == cold.report("markdown")
+    assert statuses(run(side, numeric=True))[1] == "hit; MX forward read"
+
+
+def test_editing_a_module_the_mx_builder_imports_runs_the_mx_forward_live_again(side, monkeypatch):
+    cold = run(side, numeric=True)
+    assert cold.numeric_report.passed
+    helper = side / "cached_tiny_mx.py"
+    helper.write_text(helper.read_text().replace("pad_width=(0, 0, 0, 0, 0, 1, 0, 1)", "pad_width=(0, 0, 0, 0, 1, 0, 1, 0)"))
+    monkeypatch.delitem(sys.modules, "cached_tiny_mx")  # a new process would import the edited file
+    edited = run(side, numeric=True)
+    assert statuses(edited) == ("hit; TF forward read", "stale (cached_tiny_mx.py changed), rebuilt; MX forward stored")
+    assert not isinstance(edited.mx_graph, reference_cache.CachedMxGraph)
+    assert not edited.numeric_report.passed and _layers(edited) != _layers(cold)
+    assert _layers(edited) == _layers(run(side, numeric=True, cache=False))
+    assert len(mx_forwards(side)) == 1  # the forward of the entry before the edit is gone
+    warm = run(side, numeric=True)
+    assert statuses(warm) == ("hit; TF forward read", "hit; MX forward read")
+    assert warm.report("markdown") == edited.report("markdown")
+
+
+@pytest.mark.parametrize("change", [{"size": 10}, {"classes": 7}])
+def test_numeric_with_another_size_or_classes_builds_and_runs_both_sides_again(side, change):
+    run(side, numeric=True)
+    other = run(side, numeric=True, **change)
+    assert statuses(other) == ("miss, stored; TF forward stored", "miss, stored; MX forward stored")
+    assert _layers(other) == _layers(run(side, numeric=True, cache=False, **change))
+
+
+def test_a_warm_numeric_run_imports_no_framework(side):
+    """Neither side changed: both forwards are read, the layers compared, no TensorFlow and no MXNet loaded."""
+    cold = run(side, numeric=True)
+    code = ("import sys; from porting.verifier.api import verify; "
+            f"r = verify(tf={str(side / 'net_tf.py') + ':build'!r}, mx={str(side / 'net_mx.py') + ':build'!r}, "
+            "size=8, classes=5, cache=True, numeric=True); "
+            "print(repr(r.reference_cache), 'tensorflow' in sys.modules, 'mxnet' in sys.modules, bool(r)); "
+            "sys.stdout.write(r.report('markdown'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                          env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{side}"})
+    first, _, report = done.stdout.partition("\n")
+    assert first.rsplit(" ", 3)[1:] == ["False", "False", "True"]
+    assert first.startswith("'hit; TF forward read; MX side hit; MX forward read'")
+    assert report == cold.report("markdown")
 
 
 def test_a_warm_run_imports_no_framework(side):

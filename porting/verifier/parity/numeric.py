@@ -191,7 +191,8 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
                    rtol: float = DEFAULT_RTOL, atol: float | None = None,
                    atol_range: float = DEFAULT_ATOL_RANGE, images: np.ndarray | None = None,
                    mx_input: np.ndarray | None = None, session=None, allow_missing=(),
-                   allow_unexpected=(), own_weights: bool = False, tf_forward=None) -> NumericReport:
+                   allow_unexpected=(), own_weights: bool = False, tf_forward=None,
+                   mx_forward=None) -> NumericReport:
     """Run both sides on one seeded input and compare every paired layer.
 
     Args:
@@ -217,6 +218,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         tf_forward: ``fn(names, images, values) -> outputs`` (as :func:`run_tf` gives them) that runs
             the TF side instead of a session of ``tf_graph.graph``: the reference cache's, for a
             ``CachedTfGraph`` (``porting.verifier.reference_cache``).
+        mx_forward: ``fn(names, data, arg_params, aux_params, images, values) -> outputs`` (as
+            :func:`run_mx` gives them; ``values``: the TF values the parameters came from, None when
+            they did not) that runs the MXNet side instead of :func:`run_mx`: the reference cache's.
     """
     from porting.verifier import weights as transfer_lib
 
@@ -305,7 +309,9 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         started = time.perf_counter()
         data = mx_input if mx_input is not None else layouts.nhwc_to_nchw(images)
         try:
-            mx_out = run_mx(mx_graph, arg_params, aux_params, [pair.mx.name for pair in compared], data)
+            mx_names = [pair.mx.name for pair in compared]
+            mx_out = (run_mx(mx_graph, arg_params, aux_params, mx_names, data) if mx_forward is None else
+                      mx_forward(mx_names, data, arg_params, aux_params, images, None if own_weights else values))
         except ParityError as error:
             report.error = str(error)
             return report

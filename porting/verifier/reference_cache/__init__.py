@@ -21,8 +21,13 @@ The MX side is cached the same way (``MxSide``, a ``CachedMxGraph``: the records
 symbol's JSON graph, its shapes and parameter count; keyed by the MX builder, size, classes,
 batch, the MXNet / numpy versions and this package, trusted while every source the MX builder
 loaded is unchanged), so a run where neither side changed imports no framework at all. It is
-read live when numeric parity runs (it runs the symbol), and never cached for a model file or
-a Gluon block (they carry their own parameters).
+never cached for a model file or a Gluon block (they carry their own parameters).
+
+Numeric parity reads both forwards from beside the entries when they are stored: the TF outputs
+under the TF entry's checksum and a digest of the input and the variables' values; the MXNet
+outputs under the MX entry's checksum, the TF entry's checksum (with the MX side, it decides the
+weight transfer) and the same digest. The layers are compared on them each time (tolerances are
+never part of a key), so a warm ``--numeric`` where neither side changed imports no framework.
 
 Only registered models and ``path/to/file.py:function`` builders are cached: a Python
 callable may close over state no key can see.
@@ -63,6 +68,7 @@ class Reference:
         self.live = None  # the TfGraph this run built, if it built one
         self.status = "off" if mode == "off" else "bypassed (a Python callable as the TF side)"
         self._imported: set[str] = set()
+        self._inputs: tuple | None = None  # (images, values, their digest): computed once per numeric run
 
     @classmethod
     def open(cls, mode: str, spec, tf, size, classes: int, batch: int, is_training: bool) -> Reference:
@@ -109,9 +115,7 @@ class Reference:
 
     def _drop_other_forwards(self) -> None:
         """TF outputs stored for another version of this entry can never be read again: removed."""
-        for path in entry_dir().glob(f"{self.key}.*.npz"):
-            if not path.name.startswith(f"{self.key}.{self.digest[:24]}."):
-                path.unlink(missing_ok=True)
+        _drop_forwards(entry_dir(), self.key, keep=f"{self.key}.{self.digest[:24]}.")
 
     def numeric_options(self, load_builder) -> dict:
         """Keyword arguments of ``parity.numeric_parity``: a TF forward through the cache, when there is an entry."""
@@ -128,10 +132,16 @@ class Reference:
             self.live = self.build(builder, write=False)
         return self.live
 
+    def inputs_digest(self, images, values) -> str:
+        """``values_digest(images, values)``, computed once for the same objects (both forwards are keyed by it)."""
+        if self._inputs is None or self._inputs[0] is not images or self._inputs[1] is not values:
+            self._inputs = (images, values, values_digest(images, values))
+        return self._inputs[2]
+
     def forward(self, load_builder, names: list[str], images, values: dict) -> dict:
         """The TF outputs of ``names`` for ``images`` and the variable ``values``: stored beside the
         entry, or (the first time for these values) computed on the live graph, built again, and stored."""
-        path = entry_dir() / f"{self.key}.{self.digest[:24]}.{values_digest(images, values)[:32]}.npz"
+        path = entry_dir() / f"{self.key}.{self.digest[:24]}.{self.inputs_digest(images, values)[:32]}.npz"
         outputs = load_forward(path, names)
         if outputs is not None:
             self.status += "; TF forward read"
@@ -170,19 +180,21 @@ class MxSide:
     ``open`` looks the entry up (``graph`` is the ``CachedMxGraph`` of a hit: nothing of the MX
     builder is loaded and MXNet is not imported); otherwise the caller loads the builder and
     reads its symbol inside ``tracking()`` and hands the live ``MxGraph`` to ``built``, which
-    writes the entry. ``status`` says what happened, in words.
+    writes the entry. Numeric parity runs the MXNet forward through ``forward`` (stored outputs,
+    or the live symbol). ``status`` says what happened, in words.
     """
 
-    def __init__(self, mode: str, key: str | None, status: str):
+    def __init__(self, mode: str, key: str | None, status: str, arguments: tuple = ()):
         self.mode, self.key, self.status = mode, key, status
+        self.arguments = arguments  # (size, classes, batch) as mx_reader.read_symbol takes them
         self.graph: CachedMxGraph | None = None
+        self.digest: str | None = None  # the entry's payload checksum: the MX forward outputs are stored under it
+        self.live = None  # the MxGraph this run read, if it read one
         self._imported: set[str] = set()
-        self._probe: Lookup | None = None
 
     @classmethod
-    def open(cls, mode: str, spec, mx, size, classes: int, batch: int, live: bool = False) -> MxSide:
-        """Look up the entry of this MX side; ``live``: the caller needs the live symbol (numeric parity),
-        so the entry is only checked, to know whether to write it."""
+    def open(cls, mode: str, spec, mx, size, classes: int, batch: int) -> MxSide:
+        """Look up the entry of this MX side (nothing is read when ``mode`` is 'off' or 'refresh')."""
         from porting.frameworks.mx_attrs import is_model_file
 
         if mode == "off":
@@ -195,13 +207,10 @@ class MxSide:
         text = json.dumps({"format": FORMAT_VERSION, "side": "mx", "identity": identity, "size": list(size),
                            "classes": classes, "batch": batch, "versions": _versions(_MX_DISTRIBUTIONS),
                            "project": project_fingerprint()}, sort_keys=True)
-        side = cls(mode, hashlib.sha256(text.encode()).hexdigest(), "refresh")
+        side = cls(mode, hashlib.sha256(text.encode()).hexdigest(), "refresh", (size, classes, batch))
         if mode == "on":
             found = load(side.key, mx_entry_dir(), CachedMxGraph)
-            if live:
-                side._probe, side.status = found, "read live (numeric parity runs the symbol)"
-            else:
-                side.status, side.graph = found.status, found.graph
+            side.status, side.graph, side.digest = found.status, found.graph, found.digest
         return side
 
     def tracking(self):
@@ -210,17 +219,71 @@ class MxSide:
 
     def built(self, builder, mx_graph, parameter_count: int) -> None:
         """The live ``MxGraph`` this run read from ``builder``: stored unless it has its own parameters."""
+        self.live = mx_graph
         if self.key is None or self.graph is not None:
             return
         if mx_graph.params is not None:
-            self.status = "bypassed (a Gluon block carries its own parameters)"
+            self.status, self.key = "bypassed (a Gluon block carries its own parameters)", None
             return
-        if self._probe is not None and self._probe.status == "hit":
-            return  # read live for numeric parity; the entry is current
         cached = freeze_mx(mx_graph, getattr(builder, "__name__", "mx"), parameter_count)  # as the title names it
-        written = store(mx_entry_dir() / f"{self.key}.entry", cached, loaded_sources(builder, self._imported))
-        if self._probe is None:
-            self.status = {"miss": "miss, stored", "refresh": "refreshed"}.get(self.status, self.status + ", rebuilt")
-        if written is None:
+        self.digest = store(mx_entry_dir() / f"{self.key}.entry", cached, loaded_sources(builder, self._imported))
+        self.status = {"miss": "miss, stored", "refresh": "refreshed"}.get(self.status, self.status + ", rebuilt")
+        if self.digest is None:
             self.status += " (the entry could not be written)"
+        else:  # MX outputs stored for another version of this entry can never be read again
+            _drop_forwards(mx_entry_dir(), self.key, keep=f"{self.key}.{self.digest[:24]}.")
 
+    def numeric_options(self, load_builder, reference: Reference) -> dict:
+        """Keyword arguments of ``parity.numeric_parity``: an MXNet forward through the cache (a cached side
+        cannot run; its outputs are read, or the symbol is read live to compute them)."""
+        if self.key is None:
+            return {}
+        return {"mx_forward": functools.partial(self.forward, load_builder, reference)}
+
+    def live_graph(self, load_builder):
+        """The MX side as a live ``MxGraph`` (read now on a hit: the entry's sources are unchanged, so this
+        reads the same symbol)."""
+        if self.live is None:
+            from porting.frameworks import mx_reader
+
+            with self.tracking():
+                self.live = mx_reader.read_symbol(load_builder(), *self.arguments)
+        return self.live
+
+    def forward(self, load_builder, reference: Reference, names: list[str], data, arg_params: dict,
+                aux_params: dict, images, values) -> dict:
+        """The MXNet outputs of ``names`` for ``data`` and the parameters transferred from the TF ``values``
+        (for ``images``): stored beside the entry, or computed on the live symbol and stored.
+
+        The parameters are keyed by what decides them: the TF values, and the transfer plan, which the
+        two entries decide (both keys cover this package). Without a TF entry or TF values (a TF side
+        that is not cached, weights read from a session) nothing is read or stored.
+        """
+        import numpy as np
+
+        from porting.verifier.parity.numeric import run_mx
+
+        path = None
+        if self.digest is not None and reference.digest is not None and values is not None:
+            data_digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
+            inputs = hashlib.sha256(f"{reference.inputs_digest(images, values)}\0{data_digest}".encode()).hexdigest()
+            prefix = f"{self.key}.{self.digest[:24]}.{reference.digest[:24]}."
+            path = mx_entry_dir() / f"{prefix}{inputs[:32]}.npz"
+            outputs = load_forward(path, names)
+            if outputs is not None:
+                self.status += "; MX forward read"
+                return outputs
+        outputs = run_mx(self.live_graph(load_builder), arg_params, aux_params, names, data)
+        if path is not None:
+            store_forward(path, outputs)
+            self.status += "; MX forward stored"
+            # those of another TF entry (the TF side changed) can never be read again
+            _drop_forwards(mx_entry_dir(), f"{self.key}.{self.digest[:24]}", keep=prefix)
+        return outputs
+
+
+def _drop_forwards(folder, prefix: str, keep: str) -> None:
+    """Remove the stored forwards named ``prefix.*.npz`` except those starting with ``keep``."""
+    for path in folder.glob(f"{prefix}.*.npz"):
+        if not path.name.startswith(keep):
+            path.unlink(missing_ok=True)
