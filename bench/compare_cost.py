@@ -31,10 +31,10 @@ run reads both forwards' outputs for the seeded weights and input from beside th
 compares the layers on them (no framework imported); with the MX side changed (its entries and
 stored outputs removed) MXNet is imported, the symbol read and run live, the TF forward read.
 Each reports the warm/cold ratio of the process wall time (target ≤ 0.15 for the warm runs with
-neither side changed; the MX-changed ratio is reported beside it), checks that warm and cold rendered the same report, and
-breaks each run down: the interpreter's start and exit, importing ``porting``, the cache reads,
-importing MXNet, loading the builders, building / reading each side, matching, the lint, the
-numeric pass and rendering the Markdown report.
+neither side changed; the MX-changed ratio is reported beside it), checks that warm and cold
+rendered the same report, and breaks each run down: the interpreter's start and exit, importing
+``porting``, the cache reads, importing MXNet, loading the builders, building / reading each side,
+matching, the lint, the numeric pass and rendering the Markdown report.
 
 Usage::
 

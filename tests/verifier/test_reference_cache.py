@@ -214,7 +214,7 @@ def _layers(result) -> list:
 
 
 def mx_forwards(side) -> list[Path]:
-    return sorted((side / "cache" / "reference-mx").rglob("*.npz"))
+    return sorted((side / "cache" / "reference-mx").rglob("*" + reference_cache.FORWARD_SUFFIX))
 
 
 def test_numeric_parity_reads_both_forwards_of_the_same_weights_and_input(side):
@@ -233,14 +233,14 @@ def test_numeric_parity_reads_both_forwards_of_the_same_weights_and_input(side):
     assert _layers(other) == _layers(run(side, numeric=True, seed=1, cache=False))
     assert len(mx_forwards(side)) == 2
     # Forwards of another version of the entry are dropped when it is rebuilt (here: its payload differs).
-    stray = next((side / "cache" / "reference").rglob("*.npz"))
+    stray = next((side / "cache" / "reference").rglob("*" + reference_cache.FORWARD_SUFFIX))
     orphan = stray.with_name(stray.name.replace(warm_digest(side), "0" * 24))
     orphan.write_bytes(stray.read_bytes())
     assert statuses(run(side, numeric=True, cache="refresh")) == ("refreshed; TF forward read",
                                                                    "refreshed; MX forward read")
     assert not orphan.exists()
     # A damaged forward file is computed again, never read.
-    for path in (side / "cache").rglob("*.npz"):
+    for path in (side / "cache").rglob("*" + reference_cache.FORWARD_SUFFIX):
         path.write_bytes(path.read_bytes()[:-64])
     assert statuses(run(side, numeric=True)) == ("hit; TF forward stored", "hit; MX forward stored")
     assert statuses(run(side, numeric=True)) == ("hit; TF forward read", "hit; MX forward read")
@@ -263,7 +263,8 @@ def test_editing_a_module_the_mx_builder_imports_runs_the_mx_forward_live_again(
     cold = run(side, numeric=True)
     assert cold.numeric_report.passed
     helper = side / "cached_tiny_mx.py"
-    helper.write_text(helper.read_text().replace("pad_width=(0, 0, 0, 0, 0, 1, 0, 1)", "pad_width=(0, 0, 0, 0, 1, 0, 1, 0)"))
+    pads_before, pads_after = "pad_width=(0, 0, 0, 0, 0, 1, 0, 1)", "pad_width=(0, 0, 0, 0, 1, 0, 1, 0)"
+    helper.write_text(helper.read_text().replace(pads_before, pads_after))  # the same shapes, other numbers
     monkeypatch.delitem(sys.modules, "cached_tiny_mx")  # a new process would import the edited file
     edited = run(side, numeric=True)
     assert statuses(edited) == ("hit; TF forward read", "stale (cached_tiny_mx.py changed), rebuilt; MX forward stored")

@@ -40,7 +40,7 @@ import json
 import sys
 
 from porting.verifier.reference_cache.entries import (  # noqa: F401  (the package's API)
-    CorruptEntry, Lookup, decode, encode, load, load_forward, store, store_forward, values_digest)
+    FORWARD_SUFFIX, CorruptEntry, Lookup, decode, encode, load, load_forward, store, store_forward, values_digest)
 from porting.verifier.reference_cache.frozen import (  # noqa: F401
     CachedMxGraph, CachedTfGraph, FrozenGraph, FrozenSymbol, TransferFacts, freeze, freeze_mx, transfer_facts)
 from porting.verifier.reference_cache.keys import (  # noqa: F401
@@ -141,7 +141,8 @@ class Reference:
     def forward(self, load_builder, names: list[str], images, values: dict) -> dict:
         """The TF outputs of ``names`` for ``images`` and the variable ``values``: stored beside the
         entry, or (the first time for these values) computed on the live graph, built again, and stored."""
-        path = entry_dir() / f"{self.key}.{self.digest[:24]}.{self.inputs_digest(images, values)[:32]}.npz"
+        inputs = self.inputs_digest(images, values)
+        path = entry_dir() / f"{self.key}.{self.digest[:24]}.{inputs[:32]}{FORWARD_SUFFIX}"
         outputs = load_forward(path, names)
         if outputs is not None:
             self.status += "; TF forward read"
@@ -268,7 +269,7 @@ class MxSide:
             data_digest = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
             inputs = hashlib.sha256(f"{reference.inputs_digest(images, values)}\0{data_digest}".encode()).hexdigest()
             prefix = f"{self.key}.{self.digest[:24]}.{reference.digest[:24]}."
-            path = mx_entry_dir() / f"{prefix}{inputs[:32]}.npz"
+            path = mx_entry_dir() / f"{prefix}{inputs[:32]}{FORWARD_SUFFIX}"
             outputs = load_forward(path, names)
             if outputs is not None:
                 self.status += "; MX forward read"
@@ -283,7 +284,7 @@ class MxSide:
 
 
 def _drop_forwards(folder, prefix: str, keep: str) -> None:
-    """Remove the stored forwards named ``prefix.*.npz`` except those starting with ``keep``."""
-    for path in folder.glob(f"{prefix}.*.npz"):
+    """Remove the stored forwards named ``prefix.*`` + ``FORWARD_SUFFIX`` except those starting with ``keep``."""
+    for path in folder.glob(f"{prefix}.*{FORWARD_SUFFIX}"):
         if not path.name.startswith(keep):
             path.unlink(missing_ok=True)

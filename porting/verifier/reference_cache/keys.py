@@ -14,7 +14,7 @@ from pathlib import Path
 from porting.verifier.reference_cache.frozen import _PACKAGE_DIR, CachedTfGraph, _library_file
 
 #: Bumped whenever what an entry holds, or how it is read, changes: older entries then miss.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Distributions whose versions can change the TF graph or how it is read.
 _DISTRIBUTIONS = ("tensorflow", "tf-slim", "tf-keras", "numpy")
 #: The same for the MX side's symbol and how it is read.
