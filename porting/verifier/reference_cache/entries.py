@@ -142,9 +142,12 @@ _ALIGN = 64  # each array starts on a multiple of this in the file (and in the b
 def load_forward(path: Path, names: list[str]) -> dict | None:
     """The stored outputs of ``names``, or None (missing, incomplete or damaged: the CRC-32 of the data fails).
 
-    The file is read whole in one call into one buffer, of which the arrays are views: a full network's
-    per-layer outputs (hundreds of MB) load at the speed of the disk's cache.
+    The file is mapped, not read: the arrays are read-only views of the page cache, so a full
+    network's per-layer outputs (hundreds of MB) cost no copy and no fresh memory (numpy would ask
+    for huge pages, which the kernel may first have to compact memory for). Files are only ever
+    replaced whole (``util.atomic_write_via``), so a mapped one never changes under its reader.
     """
+    import mmap
     import zlib
 
     import numpy as np
@@ -156,12 +159,12 @@ def load_forward(path: Path, names: list[str]) -> dict | None:
                 return None
             length = int.from_bytes(head[len(_FORWARD_MAGIC):], "little")
             header = json.loads(handle.read(length))
-            size = int(header["size"])
-            handle.seek(_aligned(len(head) + length))
-            data = np.empty(size, np.uint8)
-            if handle.readinto(memoryview(data)) != size or handle.read(1):
+            start, size = _aligned(len(head) + length), int(header["size"])
+            if os.fstat(handle.fileno()).st_size != start + size:
                 return None
-        if zlib.crc32(memoryview(data)) != header["crc32"]:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        data = np.frombuffer(mapped, np.uint8, count=size, offset=start) if size else np.empty(0, np.uint8)
+        if zlib.crc32(data) != header["crc32"]:
             return None
         arrays = {name: (dtype, shape, offset) for name, dtype, shape, offset in header["arrays"]}
         if not set(names) <= set(arrays):
