@@ -285,6 +285,16 @@ def test_numeric_with_another_size_or_classes_builds_and_runs_both_sides_again(s
     assert _layers(other) == _layers(run(side, numeric=True, cache=False, **change))
 
 
+def test_a_cached_mx_side_runs_live_against_a_tf_side_given_as_a_graph(side):
+    """No TF entry to key the MX forward by: the cached MX side reads its symbol live, nothing is stored."""
+    live = run(side, numeric=True, cache=False)
+    run(side, numeric=True)
+    before = mx_forwards(side)
+    result = run(side, numeric=True, tf=None, tf_graph=live.tf_graph)
+    assert result.reference_cache == "off; MX side hit"
+    assert _layers(result) == _layers(live) and mx_forwards(side) == before
+
+
 def test_a_warm_numeric_run_imports_no_framework(side):
     """Neither side changed: both forwards are read, the layers compared, no TensorFlow and no MXNet loaded."""
     cold = run(side, numeric=True)

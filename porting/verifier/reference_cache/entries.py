@@ -1,4 +1,4 @@
-"""Reading and writing entries: a checksummed header, a restricted unpickler, atomic writes; stored TF outputs."""
+"""Reading and writing entries: a checksummed header, a restricted unpickler, atomic writes; stored forwards."""
 from __future__ import annotations
 
 import hashlib
