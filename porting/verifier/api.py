@@ -264,6 +264,7 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
     started = time.perf_counter()
     mx_side = reference_cache.MxSide.open(cache, spec, mx, size, classes, batch)
     timings["mx_cache_read"] = time.perf_counter() - started
+
     def load_mx():
         return (str(mx) if arguments.is_mx_file(mx) else load_builder(mx, "mx") if isinstance(mx, str) else
                 mx if mx is not None else mx_builder(spec, size))
@@ -333,7 +334,8 @@ def verify(model: str | None = None, *, tf=None, mx=None, size=None, classes: in
             own = _own_weights(tf_graph, mx_graph, weights)
             if own and isinstance(tf_graph, reference_cache.CachedTfGraph):  # each side's own weights: a live TF graph
                 result.tf_graph = reference.live_graph(load_tf)
-            options = own or {**reference.numeric_options(load_tf), **mx_side.numeric_options(load_mx, reference)}
+            options = own or {**reference.numeric_options(load_tf),
+                              **mx_side.numeric_options(load_mx, reference)}
             result.numeric_report = parity.run_pass(result, weights=weights, seed=seed, rtol=rtol, atol=atol,
                                                     **options)
             if result.numeric_report.error and mx_graph.params is not None and not own:

@@ -310,8 +310,11 @@ def numeric_parity(tf_graph, mx_graph, pairs=None, *, weights=None, tf_values=No
         data = mx_input if mx_input is not None else layouts.nhwc_to_nchw(images)
         try:
             mx_names = [pair.mx.name for pair in compared]
-            mx_out = (run_mx(mx_graph, arg_params, aux_params, mx_names, data) if mx_forward is None else
-                      mx_forward(mx_names, data, arg_params, aux_params, images, None if own_weights else values))
+            if mx_forward is None:
+                mx_out = run_mx(mx_graph, arg_params, aux_params, mx_names, data)
+            else:  # the parameters came from the TF values unless they were given
+                mx_out = mx_forward(mx_names, data, arg_params, aux_params, images,
+                                    values if mx_params is None else None)
         except ParityError as error:
             report.error = str(error)
             return report
