@@ -164,13 +164,13 @@ def child_main(variant: str, cfg: MemoryConfig) -> dict:
 
     from porting import compat
 
-    mx = compat.import_mx()
+    trainer = VARIANTS[variant]["trainer"]
+    mx = compat.import_mx(training=trainer)
     stages = [snapshot("import")]
     from porting.training import memory
     from porting.training.network import build_symbol, scale_residuals_in_weights
     from porting.training.symbol_heads import LABEL_NAME
 
-    trainer = VARIANTS[variant]["trainer"]
     if trainer:
         memory.limit_malloc_arenas()  # as porting.training.preparation does, before the first operator
     sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=True)

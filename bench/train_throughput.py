@@ -29,8 +29,9 @@ conv and FC layers; FLOPs = 2 x MACs; a training step is counted as 3 x the forw
 machine's matrix-multiply peak, measured in the same run (float32 2048 x 2048 GEMM with
 numpy, MXNet and TF; the best of them).
 
-MXNet runs with the settings ``porting.threads.mxnet_cpu_env`` documents (one OpenMP
-thread per physical core; MXNet's own default is half the cores), unless the caller
+MXNet runs with the trainer's settings ``porting.threads.mxnet_cpu_env(training=True)``
+documents (one OpenMP thread per physical core, MXNet's own default being half the cores;
+threads that wait actively between operators), unless the caller
 exported them; ``--mx-env KEY=VALUE`` adds or overrides one, ``--mx-env-default`` runs
 MXNet with the library's defaults instead, and ``--mx-baseline`` runs both in every
 round (before/after under the same load). TF runs with its defaults (``--tf-threads
@@ -157,7 +158,7 @@ def network_cost(cfg: BenchConfig) -> dict:
 def child_env(runner: str, args) -> dict:
     """The environment a runner's process gets.
 
-    ``mxnet``: ``porting.threads.mxnet_cpu_env()`` where the caller has not set a value
+    ``mxnet``: the trainer's ``porting.threads.mxnet_cpu_env(training=True)`` where the caller has not set a value
     (not on GPUs, not with --mx-env-default), then every --mx-env. ``mxnet-defaults``:
     the library's defaults, so the settings porting.threads manages are removed.
     """
@@ -168,12 +169,12 @@ def child_env(runner: str, args) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     if runner == "mxnet":
         if not (args.mx_env_default or args.gpus):
-            threads.apply_mxnet_cpu_env(env)
+            threads.apply_mxnet_cpu_env(env, training=True)
         else:
             env[compat.LIBRARY_THREADS_ENV] = "1"
         env.update(dict(item.split("=", 1) for item in args.mx_env))
     elif runner == "mxnet-defaults":
-        for key in threads.mxnet_cpu_env():
+        for key in threads.mxnet_cpu_env(training=True):
             env.pop(key, None)
         env[compat.LIBRARY_THREADS_ENV] = "1"  # or compat.import_mx() would apply them again
     return env

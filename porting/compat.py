@@ -344,13 +344,15 @@ def import_slim():
 LIBRARY_THREADS_ENV = "PORTING_MXNET_LIBRARY_THREADS"
 
 
-def import_mx():
+def import_mx(*, training: bool = False):
     """Import MXNet after the numpy shim, with one OpenMP thread per physical core.
 
     MXNet reads its thread settings once, when the library loads, and its default is
     half the cores (one thread on a 2-core machine without SMT); ``porting.threads``
-    explains and measures it. Settings the user exported are kept; nothing changes
-    when MXNet was imported before this call or ``PORTING_MXNET_LIBRARY_THREADS=1``.
+    explains and measures it. ``training``: with the trainer's settings too (OpenMP
+    threads that wait actively between operators). Settings the user exported are kept;
+    nothing changes when MXNet was imported before this call or
+    ``PORTING_MXNET_LIBRARY_THREADS=1``.
     The first call loads MXNet inside :func:`quiet_native_stderr`, and keeps
     ``infer_shape`` / ``infer_type`` from printing on stdout (:func:`_quiet_infer`).
     """
@@ -362,7 +364,7 @@ def import_mx():
     if os.environ.get(LIBRARY_THREADS_ENV) != "1":
         from porting import threads
 
-        threads.apply_mxnet_cpu_env()
+        threads.apply_mxnet_cpu_env(training=training)
     with quiet_native_stderr():
         import mxnet
 

@@ -17,7 +17,17 @@ with ``bench/train_throughput.py``: README, "Performance"). Two engine workers
 machine oversubscribed by other processes, OpenMP threads wait for each other at every
 barrier, so more threads can be slower there; export ``OMP_NUM_THREADS`` to override.
 
-:func:`apply_mxnet_cpu_env` sets it without overriding anything the user exported;
+For training (``import_mx(training=True)``, what ``python -m porting.train`` and the
+benches' trainer load MXNet with) the OpenMP threads also wait actively between operators
+(``OMP_WAIT_POLICY=ACTIVE``). A training step runs ~1,500 oneDNN primitives back to back on
+one engine thread; with libgomp's default wait (a short spin, then sleep) the second
+thread of the team is often asleep when the next primitive starts. Spinning costs nothing
+while the next operator is seconds away at most, and gained 7-10 % training img/s at 139
+and 299 (README, "Performance"). Not for inference: a serving process idle between
+requests would spin a core for seconds after each one. Not for a DMLC server or scheduler,
+which serve rather than compute and share the machine with the workers.
+
+:func:`apply_mxnet_cpu_env` sets them without overriding anything the user exported;
 ``porting.compat.import_mx()`` calls it just before MXNet loads, so every entry point
 (compare, train, predict, autoport) runs with it. CPU operators only; GPU kernels are
 unaffected.
@@ -54,15 +64,27 @@ def threads_per_core(path: str = SIBLINGS_PATH) -> int:
     return max(1, count)
 
 
-def mxnet_cpu_env(cores: int | None = None) -> dict[str, str]:
-    """The MXNet threading settings for training on ``cores`` CPUs (default: this process's)."""
+#: DMLC roles that run no network: a parameter server or the scheduler (``DMLC_ROLE``).
+SERVING_ROLES = frozenset({"server", "scheduler"})
+
+
+def mxnet_cpu_env(cores: int | None = None, *, training: bool = False) -> dict[str, str]:
+    """The MXNet threading settings on ``cores`` CPUs (default: this process's).
+
+    ``training``: the OpenMP threads also wait actively between operators (module docstring).
+    """
     cores = cores or usable_cores()
     physical = max(1, cores // threads_per_core())
-    return {"OMP_NUM_THREADS": str(physical)}
+    settings = {"OMP_NUM_THREADS": str(physical)}
+    if training:
+        settings["OMP_WAIT_POLICY"] = "ACTIVE"
+    return settings
 
 
-def apply_mxnet_cpu_env(environ=None) -> dict[str, str]:
+def apply_mxnet_cpu_env(environ=None, *, training: bool = False) -> dict[str, str]:
     """Set :func:`mxnet_cpu_env` in ``environ`` (default ``os.environ``) where unset.
+
+    ``training`` is ignored in a DMLC server or scheduler process (``DMLC_ROLE``).
 
     Returns:
         the settings that were applied (those already set are left alone).
@@ -74,8 +96,9 @@ def apply_mxnet_cpu_env(environ=None) -> dict[str, str]:
     if environ is os.environ and "mxnet" in sys.modules:
         raise RuntimeError("apply_mxnet_cpu_env() must run before MXNet is imported: "
                            "MXNet reads its thread settings when the library loads")
+    training = training and environ.get("DMLC_ROLE", "worker") not in SERVING_ROLES
     applied = {}
-    for key, value in mxnet_cpu_env().items():
+    for key, value in mxnet_cpu_env(training=training).items():
         if key not in environ:
             environ[key] = value
             applied[key] = value

@@ -34,7 +34,7 @@ import argparse
 import logging
 import sys
 
-from porting import compat  # noqa: F401  (numpy shim before MXNet)
+from porting import compat
 from porting import progress, util
 from porting.cli import common
 from porting.util import UsageError
@@ -164,6 +164,7 @@ def _log_to_stderr() -> None:
 
 def _main(parser: argparse.ArgumentParser, explicit: dict) -> int:
     _log_to_stderr()
+    compat.import_mx(training=True)  # first: the trainer's thread settings apply only before MXNet loads
     # Imports MXNet: a DMLC server or scheduler runs inside this import.
     from porting.training.checkpoint import saved_config
     from porting.training.config import TrainConfig, TrainError, repeat_counts, resolve_resume, symbol_option_conflict

@@ -59,12 +59,15 @@ def test_mxnet_runs_with_the_perf_settings_unless_asked_for_defaults(monkeypatch
     from porting import threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     args = bench.parser().parse_args([])
     bench.validate(args)
     assert args.runners == ["mxnet", "tensorflow"]
     env = bench.child_env("mxnet", args)
-    assert threads.mxnet_cpu_env() and all(env[k] == v for k, v in threads.mxnet_cpu_env().items())
-    assert "OMP_NUM_THREADS" not in bench.child_env("tensorflow", args)
+    trainer = threads.mxnet_cpu_env(training=True)  # the settings python -m porting.train loads MXNet with
+    assert trainer["OMP_WAIT_POLICY"] == "ACTIVE" and all(env[k] == v for k, v in trainer.items())
+    assert not set(trainer) & set(bench.child_env("tensorflow", args))
+    assert not set(trainer) & set(bench.child_env("mxnet-defaults", args))
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     assert bench.child_env("mxnet", args)["OMP_NUM_THREADS"] == "7"  # the caller's export wins
     assert "OMP_NUM_THREADS" not in bench.child_env("mxnet-defaults", args)  # the library's default

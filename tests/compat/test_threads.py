@@ -18,6 +18,57 @@ def test_one_openmp_thread_per_physical_core(monkeypatch):
     assert threads.mxnet_cpu_env(1) == {"OMP_NUM_THREADS": "1"}
 
 
+def test_training_threads_also_wait_actively(monkeypatch):
+    monkeypatch.setattr(threads, "threads_per_core", lambda: 1)
+    assert threads.mxnet_cpu_env(2, training=True) == {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE"}
+    assert "OMP_WAIT_POLICY" not in threads.mxnet_cpu_env(2)  # inference: idle servers must not spin
+
+
+@pytest.mark.parametrize("role, active", [(None, True), ("worker", True), ("server", False), ("scheduler", False)])
+def test_training_settings_only_in_a_process_that_trains(role, active):
+    env = {} if role is None else {"DMLC_ROLE": role}
+    applied = threads.apply_mxnet_cpu_env(env, training=True)
+    assert ("OMP_WAIT_POLICY" in applied) == active
+    assert env.get("OMP_WAIT_POLICY") == ("ACTIVE" if active else None)
+    assert env["OMP_NUM_THREADS"] == threads.mxnet_cpu_env()["OMP_NUM_THREADS"]
+
+
+def test_the_users_wait_policy_wins():
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert "OMP_WAIT_POLICY" not in threads.apply_mxnet_cpu_env(env, training=True)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+_OPENMP_AS_LOADED = """
+import sys
+from porting.cli import train
+from porting import compat
+if sys.argv[1] == "train":
+    print("RC", train.main(["--data", sys.argv[2], "--model-dir", sys.argv[3]]))
+else:
+    compat.import_mx()
+"""
+
+
+def _wait_policies(*argv: str) -> tuple[list[str], str]:
+    """(OMP_WAIT_POLICY of every OpenMP runtime as it initialised, stdout) in a fresh interpreter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MXNET_", "PORTING_", "DMLC_"))}
+    env["OMP_DISPLAY_ENV"] = "TRUE"  # each libgomp prints its settings when it initialises
+    done = subprocess.run([sys.executable, "-c", _OPENMP_AS_LOADED, *argv], capture_output=True, text=True,
+                          timeout=300, env=env)
+    policies = [line.split("=")[1].strip(" '") for line in done.stderr.splitlines()
+                if line.strip().startswith("OMP_WAIT_POLICY")]
+    return policies, done.stdout
+
+
+def test_the_trainer_loads_mxnet_with_active_waiting_and_other_commands_do_not(tmp_path):
+    policies, out = _wait_policies("train", str(tmp_path / "no-data"), str(tmp_path / "run"))
+    assert "RC 2" in out  # refused for the missing data set, after MXNet loaded with its settings
+    assert policies and set(policies) == {"ACTIVE"}
+    policies, _ = _wait_policies("import")
+    assert policies and "ACTIVE" not in policies
+
+
 def test_usable_cores_are_this_process_affinity():
     assert threads.usable_cores() == len(os.sched_getaffinity(0)) >= 1
 
