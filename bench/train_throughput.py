@@ -486,23 +486,20 @@ def gemm_gflops(matmul, repeat: int = 3) -> float:
     return 2.0 * GEMM_N ** 3 / best_s / 1e9
 
 
-def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
+def mxnet_trainer(cfg: BenchConfig, ctx: list):
+    """The network as ``python -m porting.train`` trains it (``porting.training.preparation``: the
+    residual scales on the weights, one malloc arena, one host copy of the parameters), SGD with
+    momentum, on one fixed random batch: ``(module, batch, train_step)``."""
     import numpy as np
 
     from porting import compat
 
     mx = compat.import_mx()
-    from mx_impl import inception_resnet_v2 as irv2
-    from porting.serving import rewrites
     from porting.training import memory
-    from porting.training.devices import contexts
     from porting.training.network import build_symbol, scale_residuals_in_weights
     from porting.training.symbol_heads import LABEL_NAME
 
-    rss_import = rss_mb()
-    ctx = contexts(",".join(map(str, gpus)) or None)  # a GPU this MXNet build cannot use: one clear error
-    started = time.perf_counter()
-    memory.limit_malloc_arenas()  # the trainer's memory settings (porting.training.preparation)
+    memory.limit_malloc_arenas()  # before the first operator, as the trainer does
     sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
     mod = mx.mod.Module(scale_residuals_in_weights(sym), data_names=["data"], label_names=[LABEL_NAME],
@@ -516,12 +513,28 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     batch = mx.io.DataBatch(
         data=[mx.nd.array(rng.uniform(-1, 1, data_shape).astype(np.float32), ctx=ctx[0])],
         label=[mx.nd.array(rng.integers(0, NUM_CLASSES, cfg.batch).astype(np.float32), ctx=ctx[0])])
-    build_s = time.perf_counter() - started
 
     def train_step():
         mod.forward_backward(batch)
         mod.update()
         mx.nd.waitall()
+
+    return mod, batch, train_step
+
+
+def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
+    from porting import compat
+
+    mx = compat.import_mx()
+    from mx_impl import inception_resnet_v2 as irv2
+    from porting.serving import rewrites
+    from porting.training.devices import contexts
+
+    rss_import = rss_mb()
+    ctx = contexts(",".join(map(str, gpus)) or None)  # a GPU this MXNet build cannot use: one clear error
+    started = time.perf_counter()
+    mod, batch, train_step = mxnet_trainer(cfg, ctx)
+    build_s = time.perf_counter() - started
 
     timed(train_step, cfg.warmup)
     train_cpu: list[float] = []
@@ -539,7 +552,7 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     # Bound on its own, as porting.predict serves: an inference-only executor gets MXNet's
     # MKLDNN operator fusion (conv + batch norm + ReLU + residual add); one bound with
     # shared_module=<the training module> does not, and ran 0.76x TF instead of ~1.0x at 139.
-    infer.bind(data_shapes=[("data", data_shape)], for_training=False)
+    infer.bind(data_shapes=[("data", batch.data[0].shape)], for_training=False)
     infer.set_params(arg_params, aux_params, allow_extra=True)
     infer_batch = mx.io.DataBatch(data=batch.data)
 
@@ -555,7 +568,7 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     # The serving variant: residual scales folded into the up-projections (porting.threads).
     folded_sym, folded_params, folded = rewrites.fold_residual_scales(infer_sym, arg_params)
     served = mx.mod.Module(folded_sym, data_names=["data"], label_names=None, context=ctx)
-    served.bind(data_shapes=[("data", data_shape)], for_training=False)
+    served.bind(data_shapes=[("data", batch.data[0].shape)], for_training=False)
     served.set_params(folded_params, aux_params, allow_extra=True)
 
     def served_step():
