@@ -167,7 +167,7 @@ def child_main(variant: str, cfg: MemoryConfig) -> dict:
     trainer = VARIANTS[variant]["trainer"]
     mx = compat.import_mx(training=trainer)
     stages = [snapshot("import")]
-    from porting.training import memory
+    from porting.training import fusion, memory
     from porting.training.network import build_symbol, scale_residuals_in_weights
     from porting.training.symbol_heads import LABEL_NAME
 
@@ -175,7 +175,8 @@ def child_main(variant: str, cfg: MemoryConfig) -> dict:
         memory.limit_malloc_arenas()  # as porting.training.preparation does, before the first operator
     sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=True)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
-    bound = scale_residuals_in_weights(sym) if trainer else sym
+    bound = (fusion.proven_fusion(scale_residuals_in_weights(sym), [mx.cpu()], data_shape, (cfg.batch,))[0]
+             if trainer else sym)
     mod = mx.mod.Module(bound, data_names=["data"], label_names=[LABEL_NAME], context=[mx.cpu()])
     mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(LABEL_NAME, (cfg.batch,))])
     executor = mod._exec_group.execs[0]  # Module has no public accessor for its executor's plan

@@ -246,7 +246,7 @@ def summarize(cfg: BenchConfig, cost: dict, rounds: dict[str, list[dict]], peak_
             "infer_gflops": infer["infer_ips"] * cost["infer_flops_per_image"] / 1e9,
             "gemm_gflops": max(r.get("gemm_gflops") or 0.0 for r in results),
             "version": train["version"], "build_s": train["build_s"], "settings": train["settings"],
-            "rounds": results,
+            "fusion": train.get("fusion"), "rounds": results,
         }
         run["train_peak_fraction"] = run["train_gflops"] / peak_gflops
         run["infer_peak_fraction"] = run["infer_gflops"] / peak_gflops
@@ -316,6 +316,8 @@ def render(report: dict) -> str:
              "throughput: best of the rounds, warm-up excluded.",
              f"'{FOLDED_LABEL}': inference with the residual scales folded into the up-projection "
              "convolutions (porting.serving.rewrites.fold_residual_scales)."]
+    lines += [f"{entry['network']}, mxnet: {entry['runs']['mxnet']['fusion']}" for entry in report["configs"]
+              if entry["runs"].get("mxnet", {}).get("fusion")]
     return "\n".join(lines) + "\n"
 
 
@@ -488,22 +490,23 @@ def gemm_gflops(matmul, repeat: int = 3) -> float:
 
 def mxnet_trainer(cfg: BenchConfig, ctx: list):
     """The network as ``python -m porting.train`` trains it (``porting.training.preparation``: the
-    residual scales on the weights, one malloc arena, one host copy of the parameters), SGD with
-    momentum, on one fixed random batch: ``(module, batch, train_step)``."""
+    residual scales on the weights, batch norms fused with their ReLU where proven, one malloc arena,
+    one host copy of the parameters), SGD with momentum, on one fixed random batch:
+    ``(module, batch, train_step, fusion proof)``."""
     import numpy as np
 
     from porting import compat
 
     mx = compat.import_mx()
-    from porting.training import memory
+    from porting.training import fusion, memory
     from porting.training.network import build_symbol, scale_residuals_in_weights
     from porting.training.symbol_heads import LABEL_NAME
 
     memory.limit_malloc_arenas()  # before the first operator, as the trainer does
     sym = build_symbol(NUM_CLASSES, (cfg.size, cfg.size), repeats=tuple(cfg.repeats), aux_logits=cfg.aux)
     data_shape = (cfg.batch, 3, cfg.size, cfg.size)
-    mod = mx.mod.Module(scale_residuals_in_weights(sym), data_names=["data"], label_names=[LABEL_NAME],
-                        context=ctx)
+    trained, proof = fusion.proven_fusion(scale_residuals_in_weights(sym), ctx, data_shape, (cfg.batch,))
+    mod = mx.mod.Module(trained, data_names=["data"], label_names=[LABEL_NAME], context=ctx)
     mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(LABEL_NAME, (cfg.batch,))])
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
@@ -519,7 +522,7 @@ def mxnet_trainer(cfg: BenchConfig, ctx: list):
         mod.update()
         mx.nd.waitall()
 
-    return mod, batch, train_step
+    return mod, batch, train_step, proof
 
 
 def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
@@ -533,7 +536,7 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
     rss_import = rss_mb()
     ctx = contexts(",".join(map(str, gpus)) or None)  # a GPU this MXNet build cannot use: one clear error
     started = time.perf_counter()
-    mod, batch, train_step = mxnet_trainer(cfg, ctx)
+    mod, batch, train_step, proof = mxnet_trainer(cfg, ctx)
     build_s = time.perf_counter() - started
 
     timed(train_step, cfg.warmup)
@@ -588,7 +591,7 @@ def child_mxnet(cfg: BenchConfig, gpus: list[int]) -> dict:
             "train_cpu_s": train_cpu, "infer_cpu_s": infer_cpu,
             "infer_folded_step_s": folded_times, "folded_layers": len(folded),
             "rss_after_import_mb": rss_import, "rss_after_train_mb": rss_train, "accel_mem_mb": accel,
-            "gemm_gflops": gemm if not gpus else None, "settings": mxnet_settings(mx)}
+            "gemm_gflops": gemm if not gpus else None, "settings": mxnet_settings(mx), "fusion": proof.describe()}
 
 
 def child_tensorflow(cfg: BenchConfig, gpus: list[int], tf_threads: str | None) -> dict:

@@ -153,6 +153,7 @@ def measure(cfg: throughput.BenchConfig, cores: int, timeout: float) -> dict:
         "outside_onednn_ms": {"1_thread": step_ms[1] - onednn[1], "all_cores": step_ms[cores] - onednn[cores]},
         "cpu_s_per_image": {str(threads): r["cpu_s"] / (cfg.batch * cfg.steps) for threads, r in untraced.items()},
         "mx_over_tf": 1000 * tf_s / step_ms[cores],
+        "fusion": untraced[cores]["fusion"],
     }
     report["table"] = render(report)
     return report
@@ -181,7 +182,8 @@ def render(report: dict) -> str:
             f"{report['host']['loadavg_start'][0]} -> {report['host']['loadavg_end'][0]}\n"
             + tabulate(body, headers=header, tablefmt="simple", disable_numparse=True) + "\n"
             + f"MXNet/TF training speed: {report['mx_over_tf']:.2f}x; CPU seconds per image: "
-            + ", ".join(f"{threads} thread(s) {value:.3f}" for threads, value in cpu.items()) + "\n")
+            + ", ".join(f"{threads} thread(s) {value:.3f}" for threads, value in cpu.items()) + "\n"
+            + f"MXNet's step: {report['fusion']}\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -216,12 +218,12 @@ def child_main(config_json: str) -> int:
     config = json.loads(config_json)
     cfg = throughput.BenchConfig(**{**config, "repeats": tuple(config["repeats"])})
     mx = compat.import_mx(training=True)
-    _, _, train_step = throughput.mxnet_trainer(cfg, [mx.cpu()])
+    _, _, train_step, proof = throughput.mxnet_trainer(cfg, [mx.cpu()])
     for _ in range(cfg.warmup):
         train_step()
     cpu_started = throughput.cpu_s()
     times = step_times(train_step, cfg.steps, warmup=0)
-    result = {"train_step_s": times, "cpu_s": throughput.cpu_s() - cpu_started}
+    result = {"train_step_s": times, "cpu_s": throughput.cpu_s() - cpu_started, "fusion": proof.describe()}
     sys.stdout.flush()
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0

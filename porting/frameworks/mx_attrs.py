@@ -11,7 +11,7 @@ import ast
 import json
 import os
 
-from porting.core.graph_walk import consumer_map
+from porting.core.graph_walk import consumer_map, reachable
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
@@ -109,6 +109,43 @@ def scaled_convolutions(graph: dict, reads: dict[int, int]) -> dict[int, int]:
             if nodes[source]["op"] == "Convolution" and output == 0 and reads.get(source, 0) == 1:
                 scaled[source] = index
     return scaled
+
+
+def rebuilt_graph(graph: dict, drop: set[int], new_bias: dict[int, str] | None = None) -> dict:
+    """The graph with single-input nodes ``drop`` removed (their readers read their input),
+    a bias variable ``new_bias[conv]`` added to those convolutions (``no_bias`` cleared),
+    and the nodes no output depends on any more left out."""
+    nodes = graph["nodes"]
+    new_bias = new_bias or {}
+
+    def resolve(entry):
+        while entry[0] in drop:
+            entry = nodes[entry[0]]["inputs"][0]
+        return entry
+
+    heads = [resolve(entry) for entry in graph["heads"]]
+    live = reachable((entry[0] for entry in heads),
+                     lambda i: () if i in drop else (resolve(entry)[0] for entry in nodes[i]["inputs"]))
+    index: dict = {}
+    kept: list[dict] = []
+    for old, node in enumerate(nodes):
+        if old not in live:
+            continue
+        node = dict(node)
+        node["inputs"] = [[index[entry[0]], *entry[1:]] for entry in map(resolve, node["inputs"])]
+        if old in new_bias:
+            kept.append({"op": "null", "name": new_bias[old], "inputs": []})
+            node["inputs"].append([len(kept) - 1, 0, 0])
+            attrs_key = "attrs" if "attrs" in node else "param" if "param" in node else "attrs"
+            node[attrs_key] = {**attrs_of(node), "no_bias": "False"}
+        index[old] = len(kept)
+        kept.append(node)
+    result = dict(graph)
+    result["nodes"] = kept
+    result["heads"] = [[index[entry[0]], *entry[1:]] for entry in heads]
+    result["arg_nodes"] = [i for i, node in enumerate(kept) if node["op"] == "null"]
+    result.pop("node_row_ptr", None)  # recomputed by the loader
+    return result
 
 
 #: What ``--mx`` takes as an MXNet model file rather than a builder (``porting.frameworks.mx_files``).

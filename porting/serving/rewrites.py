@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from porting.core.graph_walk import reachable
-from porting.frameworks.mx_attrs import as_flag, as_float, attrs_of, read_counts, scaled_convolutions, symbol_graph
+from porting.frameworks.mx_attrs import (as_flag, as_float, attrs_of, read_counts, rebuilt_graph,
+                                         scaled_convolutions, symbol_graph)
 
 #: MXNet's BatchNorm defaults (``fix_gamma`` forces gamma to 1 in the forward pass: PITFALLS 5a).
 BN_EPS, BN_FIX_GAMMA = 1e-3, True
@@ -112,7 +112,7 @@ def fold_batch_norms(symbol, arg_params: dict, aux_params: dict):
         folded.append(node["name"])
     if not drop:
         return symbol, params, aux, folded
-    return mx.sym.load_json(json.dumps(_rebuilt(graph, drop, new_bias))), params, aux, folded
+    return mx.sym.load_json(json.dumps(rebuilt_graph(graph, drop, new_bias))), params, aux, folded
 
 
 def fold_residual_scales(symbol, arg_params: dict):
@@ -156,7 +156,7 @@ def fold_residual_scales(symbol, arg_params: dict):
         folded.append(conv["name"])
     if not drop:
         return symbol, params, folded
-    return mx.sym.load_json(json.dumps(_rebuilt(graph, drop))), params, folded
+    return mx.sym.load_json(json.dumps(rebuilt_graph(graph, drop))), params, folded
 
 
 def fuse_mkldnn(symbol, arg_params: dict, aux_params: dict, data_shape: tuple, context=None):
@@ -200,40 +200,3 @@ def serving_graph(symbol, arg_params: dict, aux_params: dict, fold_bn: bool = Tr
     if fold_scales:
         symbol, arg_params, folded["residual scales folded"] = fold_residual_scales(symbol, arg_params)
     return ServingGraph(symbol, dict(arg_params), dict(aux_params), folded)
-
-
-def _rebuilt(graph: dict, drop: set[int], new_bias: dict[int, str] | None = None) -> dict:
-    """The graph with single-input nodes ``drop`` removed (their readers read their input),
-    a bias variable ``new_bias[conv]`` added to those convolutions (``no_bias`` cleared),
-    and the nodes no output depends on any more left out."""
-    nodes = graph["nodes"]
-    new_bias = new_bias or {}
-
-    def resolve(entry):
-        while entry[0] in drop:
-            entry = nodes[entry[0]]["inputs"][0]
-        return entry
-
-    heads = [resolve(entry) for entry in graph["heads"]]
-    live = reachable((entry[0] for entry in heads),
-                     lambda i: () if i in drop else (resolve(entry)[0] for entry in nodes[i]["inputs"]))
-    index: dict = {}
-    kept: list[dict] = []
-    for old, node in enumerate(nodes):
-        if old not in live:
-            continue
-        node = dict(node)
-        node["inputs"] = [[index[entry[0]], *entry[1:]] for entry in map(resolve, node["inputs"])]
-        if old in new_bias:
-            kept.append({"op": "null", "name": new_bias[old], "inputs": []})
-            node["inputs"].append([len(kept) - 1, 0, 0])
-            attrs_key = "attrs" if "attrs" in node else "param" if "param" in node else "attrs"
-            node[attrs_key] = {**attrs_of(node), "no_bias": "False"}
-        index[old] = len(kept)
-        kept.append(node)
-    result = dict(graph)
-    result["nodes"] = kept
-    result["heads"] = [[index[entry[0]], *entry[1:]] for entry in heads]
-    result["arg_nodes"] = [i for i, node in enumerate(kept) if node["op"] == "null"]
-    result.pop("node_row_ptr", None)  # recomputed by the loader
-    return result

@@ -38,7 +38,7 @@ mx = compat.import_mx()  # a DMLC server or scheduler process serves here and ex
 
 from mx_impl import inception_resnet_v2 as irv2  # noqa: E402
 from porting.data.manifest import Manifest, ManifestError, check_files, load_manifest  # noqa: E402
-from porting.training import checkpoint, memory, symbol_heads  # noqa: E402
+from porting.training import checkpoint, fusion, memory, symbol_heads  # noqa: E402
 from porting.training.devices import check_dist_env, contexts, kvstore_type  # noqa: E402
 from porting.training.metrics_log import MetricsLog  # noqa: E402
 from porting.training.network import (check_random_init, network_symbol,  # noqa: E402
@@ -197,12 +197,18 @@ def _prepare_locked(setup: RunSetup) -> Session:
     # malloc arena, so memory one thread frees is reused by the others (memory module doc).
     memory.limit_malloc_arenas()
     # The module trains the network with its residual scales on the weights (same parameters, outputs and
-    # gradients; ~1 GB less at 299, batch 8: network.scale_residuals_in_weights); checkpoints save setup.symbol.
-    mod = mx.mod.Module(scale_residuals_in_weights(setup.symbol), data_names=("data",), label_names=(LABEL_NAME,),
-                        context=setup.contexts, logger=log)
+    # gradients; ~1 GB less at 299, batch 8: network.scale_residuals_in_weights) and, where one step at these
+    # shapes proves it exact, its batch norms fused with their ReLU (speed: fusion.proven_fusion; not with
+    # --mirror, whose recomputation that step does not cover); checkpoints save setup.symbol.
+    data_shape, label_shape = (cfg.batch_size, *setup.manifest.data_shape), (cfg.batch_size,)
+    train_symbol = scale_residuals_in_weights(setup.symbol)
+    if not cfg.mirror:
+        train_symbol, proof = fusion.proven_fusion(train_symbol, setup.contexts, data_shape, label_shape)
+        log.info(proof.describe())
+    mod = mx.mod.Module(train_symbol, data_names=("data",), label_names=(LABEL_NAME,), context=setup.contexts,
+                        logger=log)
     with _env("MXNET_BACKWARD_DO_MIRROR", "1" if cfg.mirror else None):
-        mod.bind(data_shapes=[("data", (cfg.batch_size, *setup.manifest.data_shape))],
-                 label_shapes=[(LABEL_NAME, (cfg.batch_size,))], for_training=True)
+        mod.bind(data_shapes=[("data", data_shape)], label_shapes=[(LABEL_NAME, label_shape)], for_training=True)
     _init_params(mod, setup, record, begin_epoch)
     # Module's host copy of the parameters becomes the executor's own (one CPU device): one
     # copy of the weights less for the whole run (224 MB for the full network).
