@@ -39,6 +39,9 @@ mx = compat.import_mx()
 #: MXNet's batch norm with the ReLU that follows it in one oneDNN primitive (contrib; CPU with oneDNN only).
 BN_RELU_OP = "_contrib_BatchNormWithReLU"
 
+#: Seconds the check's child process may take (two training steps and their binds; ~10 s at 299, batch 8).
+CHECK_TIMEOUT_S = 900
+
 #: How far a fused step may differ from the plain one, relative to the array's (or the typical array's)
 #: largest value: float rounding passes, the layout bug (differences of the gradients' own size) does not.
 TOLERANCE = 1e-4
@@ -177,9 +180,14 @@ def _prove_in_child(sym, data_shape: tuple, label_shape: tuple, seed: int) -> tu
     request = json.dumps({"symbol": sym.tojson(), "data_shape": list(data_shape), "label_shape": list(label_shape),
                           "seed": seed})
     root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    done = subprocess.run([sys.executable, "-m", "porting.training.fusion"], input=request, capture_output=True,
-                          text=True, env=env)
+    # a local computation: not a member of a distributed run (DMLC_ROLE=server would serve at MXNet's import)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DMLC_", "PS_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    try:
+        done = subprocess.run([sys.executable, "-m", "porting.training.fusion"], input=request, capture_output=True,
+                              text=True, env=env, timeout=CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the fusion check took more than {CHECK_TIMEOUT_S} s") from None
     answer = next((line for line in done.stdout.splitlines() if line.startswith(ANSWER)), None)
     if done.returncode != 0 or answer is None:
         last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]

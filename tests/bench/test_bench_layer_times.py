@@ -6,7 +6,6 @@ the totals are the sums of the rows.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench import load_bench
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "layer_times.py"
 
-_spec = importlib.util.spec_from_file_location("bench_layer_times", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+bench = load_bench("layer_times")
 
 
 def test_dnnl_verbose_lines_parse_to_the_records_key():

@@ -5,20 +5,16 @@ percentages are the times over the floor, the committed report untouched). No ti
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "match_cost.py"
+from tests.bench import load_bench
 
-_spec = importlib.util.spec_from_file_location("bench_match_cost", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+ROOT = Path(__file__).resolve().parents[2]
+
+bench = load_bench("match_cost")
 
 
 def test_bad_arguments_exit_2(tmp_path, capsys):

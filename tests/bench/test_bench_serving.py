@@ -5,20 +5,16 @@ measurement is there, positive, and consistent with the table and the ratios.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "serving.py"
+from tests.bench import load_bench
 
-_spec = importlib.util.spec_from_file_location("bench_serving", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+ROOT = Path(__file__).resolve().parents[2]
+
+bench = load_bench("serving")
 
 
 @pytest.mark.parametrize("argv, message", [

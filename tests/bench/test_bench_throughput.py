@@ -5,7 +5,6 @@ measurement is there, positive and consistent with the rows it is rendered into.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench import load_bench
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "train_throughput.py"
 
-_spec = importlib.util.spec_from_file_location("bench_train_throughput", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+bench = load_bench("train_throughput")
 
 RUN_KEYS = {"train_ips", "infer_ips", "peak_rss_mb", "train_peak_rss_mb", "rss_after_import_mb", "train_gflops",
             "infer_gflops", "train_peak_fraction", "infer_peak_fraction", "version", "build_s", "settings",

@@ -6,7 +6,6 @@ never touches the committed report.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.bench import load_bench
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "train_time_split.py"
 
-_spec = importlib.util.spec_from_file_location("bench_train_time_split", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench
-_spec.loader.exec_module(bench)
+bench = load_bench("train_time_split")
 
 CONV = ("dnnl_verbose,exec,cpu,convolution,jit_1x1:avx512_common,backward_weights,src_f32::blocked:aBcd16b:f0 "
         "wei_f32::blocked:ABcd16b16a:f0 bia_undef::undef::f0 dst_f32::blocked:aBcd16b:f0,,alg:convolution_direct,"

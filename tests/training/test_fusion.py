@@ -115,6 +115,15 @@ def test_the_proof_runs_in_a_child_process_by_default():
     assert chosen is good and proof.failed and "fusion check" in proof.describe()
 
 
+def test_the_check_is_no_member_of_a_distributed_run(monkeypatch):
+    """A worker's check runs alone: with DMLC_ROLE=server inherited, MXNet's import would start serving."""
+    for key, value in {"DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "1",
+                       "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "1"}.items():
+        monkeypatch.setenv(key, value)
+    chosen, proof = fusion.proven_fusion(_conv_bn_relu(_conv((3, 3))), [mx.cpu()], (4, 16, 8, 8), (4,))
+    assert proof.holds, proof.describe()
+
+
 def test_no_fusion_on_a_gpu_or_without_onednn(monkeypatch):
     sym = _conv_bn_relu(_conv((3, 3)))
     chosen, proof = fusion.proven_fusion(sym, [mx.gpu(0)], (4, 16, 8, 8), (4,))  # builds nothing on the GPU

@@ -295,34 +295,35 @@ def test_a_cached_mx_side_runs_live_against_a_tf_side_given_as_a_graph(side):
     assert _layers(result) == _layers(live) and mx_forwards(side) == before
 
 
-def test_a_warm_numeric_run_imports_no_framework(side):
-    """Neither side changed: both forwards are read, the layers compared, no TensorFlow and no MXNet loaded."""
-    cold = run(side, numeric=True)
+def _warm_run_in_a_child(side, report_format: str, numeric: bool = False) -> tuple[str, list[str], str]:
+    """A cached ``verify`` in a fresh interpreter: (its cache status, [tensorflow loaded, mxnet loaded, passed],
+    its report in ``report_format``)."""
     code = ("import sys; from porting.verifier.api import verify; "
             f"r = verify(tf={str(side / 'net_tf.py') + ':build'!r}, mx={str(side / 'net_mx.py') + ':build'!r}, "
-            "size=8, classes=5, cache=True, numeric=True); "
+            f"size=8, classes=5, cache=True, numeric={numeric}); "
             "print(repr(r.reference_cache), 'tensorflow' in sys.modules, 'mxnet' in sys.modules, bool(r)); "
-            "sys.stdout.write(r.report('markdown'))")
+            f"sys.stdout.write(r.report({report_format!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                           env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{side}"})
     first, _, report = done.stdout.partition("\n")
-    assert first.rsplit(" ", 3)[1:] == ["False", "False", "True"]
-    assert first.startswith("'hit; TF forward read; MX side hit; MX forward read'")
+    status, *flags = first.rsplit(" ", 3)
+    return status, flags, report
+
+
+def test_a_warm_numeric_run_imports_no_framework(side):
+    """Neither side changed: both forwards are read, the layers compared, no TensorFlow and no MXNet loaded."""
+    cold = run(side, numeric=True)
+    status, flags, report = _warm_run_in_a_child(side, "markdown", numeric=True)
+    assert flags == ["False", "False", "True"]
+    assert status == "'hit; TF forward read; MX side hit; MX forward read'"
     assert report == cold.report("markdown")
 
 
 def test_a_warm_run_imports_no_framework(side):
     """Neither side changed: no TensorFlow and no MXNet in the process, and the same report."""
     cold = run(side)
-    code = ("import sys; from porting.verifier.api import verify; "
-            f"r = verify(tf={str(side / 'net_tf.py') + ':build'!r}, mx={str(side / 'net_mx.py') + ':build'!r}, "
-            "size=8, classes=5, cache=True); "
-            "print(repr(r.reference_cache), 'tensorflow' in sys.modules, 'mxnet' in sys.modules, bool(r)); "
-            "sys.stdout.write(r.report('json'))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
-                          env={**__import__("os").environ, "PYTHONPATH": f"{ROOT}:{side}"})
-    first, _, report = done.stdout.partition("\n")
-    assert first.split() == ["'hit;", "MX", "side", "hit'", "False", "False", "True"]
+    status, flags, report = _warm_run_in_a_child(side, "json")
+    assert status == "'hit; MX side hit'" and flags == ["False", "False", "True"]
     assert report == cold.report("json")
 
 
