@@ -41,7 +41,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import ChildFailed, UsageError, child_failure, out_help, publish, report_path  # noqa: E402
+from bench.train_throughput import BenchConfig  # noqa: E402
 
 FORMAT = "porting.bench.train_memory/1"
 NAME = "train_memory"
@@ -65,22 +66,9 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class MemoryConfig:
-    name: str
-    repeats: tuple[int, int, int]
-    size: int
-    batch: int
-    warmup: int
-    steps: int
-
-    def describe(self) -> str:
-        net = "full" if tuple(self.repeats) == (10, 20, 9) else "reduced " + "/".join(map(str, self.repeats))
-        return f"{net} @{self.size}, batch {self.batch}"
-
-
-FULL = MemoryConfig("full-299", (10, 20, 9), 299, 8, warmup=1, steps=2)
-QUICK = MemoryConfig("quick-reduced-107", (1, 1, 1), 107, 4, warmup=1, steps=1)
+#: The network, input and steps measured (train_throughput's config: no inference steps here).
+FULL = BenchConfig("full-299", (10, 20, 9), 299, 8, warmup=1, steps=2, infer_steps=0)
+QUICK = BenchConfig("quick-reduced-107", (1, 1, 1), 107, 4, warmup=1, steps=1, infer_steps=0)
 
 #: The parts of the peak, in table order: (key, row label).
 PARTS = (
@@ -159,7 +147,7 @@ def activations_by_stage(sym, shapes: dict, batch: int) -> list[dict]:
     return list(stages.values())
 
 
-def child_main(variant: str, cfg: MemoryConfig) -> dict:
+def child_main(variant: str, cfg: BenchConfig) -> dict:
     import numpy as np
 
     from porting import compat
@@ -244,7 +232,7 @@ def child_main(variant: str, cfg: MemoryConfig) -> dict:
 # ----------------------------------------------------------------------------- parent
 
 
-def run_child(variant: str, cfg: MemoryConfig, timeout: float) -> dict:
+def run_child(variant: str, cfg: BenchConfig, timeout: float) -> dict:
     from porting import threads
 
     env = threads.environ_without_applied()
@@ -312,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:  # child_main loads MXNet through porting.compat (shims and threads first)
         fields = json.loads(args.child_config)
         fields["repeats"] = tuple(fields["repeats"])
-        result = child_main(args.child, MemoryConfig(**fields))
+        result = child_main(args.child, BenchConfig(**fields))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
     try:
