@@ -292,7 +292,8 @@ class CachedMxGraph:
     """A ``mx_reader.MxGraph`` as the cache holds it: the same fields, a ``FrozenSymbol`` for ``symbol``.
 
     The shape comparison, the lint and the renderers read it as they read the live one;
-    nothing can run it (numeric parity reads the MX side live).
+    nothing can run it (numeric parity reads the MX forward's stored outputs, or reads the
+    symbol live again: ``MxSide.live_graph``).
     """
 
     symbol: FrozenSymbol
