@@ -13,8 +13,8 @@ shape (a 1x7 convolution on a 2x2 map picks a plain one). So :func:`proven_fusio
 one training step of the fused and of the plain symbol on the same random values (dropout's masks
 included) at the run's own batch and input size, and keeps the fused symbol only if every output,
 gradient and moving statistic agrees; otherwise the run trains the plain symbol and says why.
-One executor at a time, each array compared by its norm and two random projections, so the check
-needs no more memory than a training step.
+The check runs in a child process (its two executors are never part of the trainer's peak), one
+executor at a time, each array compared by its norm and two random projections rather than kept.
 
 CPU with oneDNN only: the fused operator has no GPU kernel and no non-oneDNN CPU one.
 """
@@ -42,8 +42,8 @@ BN_RELU_OP = "_contrib_BatchNormWithReLU"
 #: Seconds the check's child process may take (two training steps and their binds; ~10 s at 299, batch 8).
 CHECK_TIMEOUT_S = 900
 
-#: How far a fused step may differ from the plain one, relative to the array's (or the typical array's)
-#: largest value: float rounding passes, the layout bug (differences of the gradients' own size) does not.
+#: How far a fused step's fingerprints may differ from the plain one's, relative to the array's norm (or the
+#: typical array's): float rounding passes, the layout bug (differences of the gradients' own size) does not.
 TOLERANCE = 1e-4
 
 
