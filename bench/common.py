@@ -141,6 +141,27 @@ def run_python(args: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float
     return wall, done.stdout
 
 
+#: The line a measurement child answers on (its JSON follows).
+RESULT_PREFIX = "RESULT "
+
+
+def run_result_child(command: list[str], env: dict, what: str, timeout: float) -> tuple[dict, list[str]]:
+    """Run one measurement child: (the JSON of its last ``RESULT`` line, every line of its stdout).
+
+    Raises:
+        ChildFailed: it ran past ``timeout`` seconds, failed or printed no result (its own error in the message).
+    """
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise ChildFailed(f"{what}: no result within {timeout:.0f} s") from error
+    lines = done.stdout.splitlines()
+    results = [line for line in lines if line.startswith(RESULT_PREFIX)]
+    if done.returncode != 0 or not results:
+        raise ChildFailed(child_failure(what, done.returncode, done.stderr, done.stdout))
+    return json.loads(results[-1][len(RESULT_PREFIX):]), lines
+
+
 def tagged_json(stdout: str, tag: str = "BENCH ") -> dict:
     """The JSON a child printed on its line starting with ``tag``.
 

@@ -38,7 +38,6 @@ import json
 import os
 import re
 import resource
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -48,14 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import ChildFailed, UsageError, child_failure, out_help, publish, report_path  # noqa: E402
+from bench.common import RESULT_PREFIX, UsageError, out_help, publish, report_path, run_result_child  # noqa: E402
 from bench.train_throughput import BenchConfig  # noqa: E402
 
 FORMAT = "porting.bench.train_memory/1"
 NAME = "train_memory"
 NUM_CLASSES = 1001
 LR, MOMENTUM, WD = 0.01, 0.9, 4e-5
-RESULT_PREFIX = "RESULT "
 MB = 2.0 ** 20
 
 #: The variants, in the order they run: label, whether the trainer's settings apply, extra environment.
@@ -241,14 +239,7 @@ def run_child(variant: str, cfg: BenchConfig, timeout: float) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--child-config",
                json.dumps(asdict(cfg))]
     load = os.getloadavg()
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise RuntimeError(f"{variant} {cfg.name}: no result within {timeout:.0f} s") from error
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        raise ChildFailed(child_failure(f"{variant} {cfg.name}", done.returncode, done.stderr, done.stdout))
-    result = json.loads(lines[-1][len(RESULT_PREFIX):])
+    result, _ = run_result_child(command, env, f"{variant} {cfg.name}", timeout)
     result["loadavg_before"] = [round(v, 2) for v in load]
     return result
 

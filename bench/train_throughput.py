@@ -49,7 +49,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -59,7 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import ChildFailed, UsageError, child_failure, out_help, report_path, run_bench  # noqa: E402
+from bench.common import (RESULT_PREFIX, UsageError, out_help, report_path, run_bench,  # noqa: E402
+                          run_result_child)
 from porting import util  # noqa: E402  (no framework import)
 
 FORMAT = "porting.bench.train_throughput/1"
@@ -74,7 +74,6 @@ NUM_CLASSES = 1001
 LR, MOMENTUM, WD, AUX_WEIGHT = 0.01, 0.9, 4e-5, 0.4
 GEMM_N = 2048
 TRAIN_FACTOR = 3  # a training step ~ 3 forward passes of multiply-adds
-RESULT_PREFIX = "RESULT "
 
 
 @dataclass(frozen=True)
@@ -191,15 +190,7 @@ def run_child(runner: str, cfg: BenchConfig, args, timeout: float) -> dict:
         command += ["--tf-threads", args.tf_threads]
     load_before = os.getloadavg()
     started = time.perf_counter()
-    try:
-        done = subprocess.run(command, env=child_env(runner, args), capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise RuntimeError(f"{runner} {cfg.name}: no result within {timeout:.0f} s") from error
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        raise ChildFailed(child_failure(f"{runner} {cfg.name}", done.returncode, done.stderr, done.stdout))
-    result = json.loads(lines[-1][len(RESULT_PREFIX):])
+    result, _ = run_result_child(command, child_env(runner, args), f"{runner} {cfg.name}", timeout)
     result["wall_s"] = round(time.perf_counter() - started, 2)
     result["loadavg_before"] = [round(v, 2) for v in load_before]
     return result

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
@@ -41,12 +40,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import train_throughput as throughput  # noqa: E402
-from bench.common import (ChildFailed, UsageError, child_failure, out_help, report_path, run_bench,  # noqa: E402
-                          step_times)
+from bench.common import (RESULT_PREFIX, ChildFailed, UsageError, out_help, report_path, run_bench,  # noqa: E402
+                          run_result_child, step_times)
 
 FORMAT = "porting.bench.train_time_split/1"
 NAME = "train_time_split"
-RESULT_PREFIX = "RESULT "
 VERBOSE_PREFIX = "dnnl_verbose,exec,"
 
 
@@ -96,16 +94,7 @@ def run_child(cfg: throughput.BenchConfig, threads: int, verbose: bool, timeout:
     """One MXNet training child: its RESULT (step times) and, verbose, ms per step by primitive kind."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(asdict(cfg))]
     what = f"MXNet, {threads} thread(s){', oneDNN verbose' if verbose else ''}"
-    try:
-        done = subprocess.run(command, env=mxnet_env(threads, verbose), capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise ChildFailed(f"{what}: no result within {timeout:.0f} s") from error
-    lines = done.stdout.splitlines()
-    results = [line for line in lines if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not results:
-        raise ChildFailed(child_failure(what, done.returncode, done.stderr, done.stdout))
-    result = json.loads(results[-1][len(RESULT_PREFIX):])
+    result, lines = run_result_child(command, mxnet_env(threads, verbose), what, timeout)
     if verbose:
         result["ms_by_kind"] = split_by_kind(lines, cfg.warmup + cfg.steps)
     return result

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,3 +16,9 @@ def load_bench(name: str):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_bench_script(name: str, *argv: str, timeout: float = 600, env: dict | None = None):
+    """``python bench/<name>.py ARGV`` in a fresh interpreter at the repository root (a ``CompletedProcess``)."""
+    return subprocess.run([sys.executable, str(ROOT / "bench" / f"{name}.py"), *argv], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench import run_bench_script
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "compare_cost.py"
 COMMITTED = ROOT / "reports" / "bench" / "compare_cost.json"
 
 
-def _run(*argv, env=None, timeout=600):
-    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env=env)
+def _run(*argv, timeout=600, env=None):
+    return run_bench_script("compare_cost", *argv, timeout=timeout, env=env)
 
 
 @pytest.mark.parametrize("argv, message", [(["--parts", "shape,nope"], "--parts"), (["--repeats", "0"], "--repeats")])

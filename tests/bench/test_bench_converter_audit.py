@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.bench import run_bench_script
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "converter_audit.py"
 
 
 def _run(*argv, env=None):
-    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=900,
-                          cwd=ROOT, env=env)
+    return run_bench_script("converter_audit", *argv, timeout=900, env=env)
 
 
 def test_bad_repeats_exit_2_with_one_line(tmp_path):

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench import run_bench_script
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "mirror_memory.py"
 
 
 def _run(*argv, timeout=600, env=None):
-    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env=env)
+    return run_bench_script("mirror_memory", *argv, timeout=timeout, env=env)
 
 
 @pytest.mark.parametrize("argv, message", [(["--repeats", "a,b"], "--repeats"), (["--batch", "0"], "--batch")])

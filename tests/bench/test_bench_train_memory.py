@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench import run_bench_script
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "bench" / "train_memory.py"
 
 
 def _run(*argv, timeout=600, env=None):
-    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env=env)
+    return run_bench_script("train_memory", *argv, timeout=timeout, env=env)
 
 
 @pytest.mark.parametrize("argv, message", [(["--variants", "gluon"], "--variants"), (["--timeout", "0"], "--timeout")])
